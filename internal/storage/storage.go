@@ -76,6 +76,8 @@ type Event struct {
 	KV KeyValue
 	// Created reports, for EventPut, whether the key did not exist before this change.
 	Created bool
+	// PrevValue is, for an EventPut that updated an existing key, the value it had before.
+	PrevValue []byte
 	// Err is set for EventError.
 	Err error
 }
