@@ -1,0 +1,26 @@
+export PATH := /usr/local/go/bin:$(PATH)
+DATA_DIR ?= /var/lib/gantry
+
+.PHONY: build run test lint bench clean
+
+build:
+	go build -o bin/gantry ./cmd/gantry
+
+# Installs the system packages, builds, and starts a single-node cluster in the foreground.
+run: build
+	./scripts/setup.sh
+	./bin/gantry server --data-dir $(DATA_DIR)
+
+lint:
+	@test -z "$$(gofmt -l cmd internal test)" || { gofmt -l cmd internal test; echo "gofmt: files above need formatting"; exit 1; }
+	go vet ./...
+
+# Every test: unit, integration (in-process server) and kubectl tests.
+test: lint
+	go test -count=1 -timeout 40m ./...
+
+bench: build
+	go test -run '^$$' -bench . -benchtime 1x ./test/bench/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,310 @@
+// Package apiserver serves the Kubernetes REST API over a storage.Store: routing, content
+// negotiation, the generic REST handler every kind shares, watch fan-out, patches, discovery,
+// tables and subresources. What differs between kinds lives in internal/registry.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/gantryhq/gantry/internal/apiserver/admission"
+	"github.com/gantryhq/gantry/internal/auth/authn"
+	"github.com/gantryhq/gantry/internal/auth/authz"
+	"github.com/gantryhq/gantry/internal/registry"
+	"github.com/gantryhq/gantry/internal/storage"
+)
+
+// Authenticator says who sent a request: ok is false for a request without credentials, and
+// an error means the credentials were wrong.
+type Authenticator interface {
+	AuthenticateRequest(r *http.Request) (user *authn.User, ok bool, err error)
+}
+
+// Authorizer decides whether a user may make a request.
+type Authorizer interface {
+	Authorize(ctx context.Context, a authz.Attributes) (authz.Decision, string, error)
+}
+
+// Config is what a Server needs.
+type Config struct {
+	Store  storage.Store
+	Kinds  []*registry.Kind
+	Scheme *runtime.Scheme
+	Codecs serializer.CodecFactory
+	// ServiceCIDR is the range cluster IPs come from; its first address is the kubernetes
+	// service's.
+	ServiceCIDR   netip.Prefix
+	Authenticator Authenticator
+	Authorizer    Authorizer
+	// OpenAPI serves /openapi/v2 and /openapi/v3.
+	OpenAPI http.Handler
+	Version version.Info
+	// ExternalAddress is the host:port clients reach the server at.
+	ExternalAddress string
+	// KubernetesPort is the port the kubernetes service forwards to.
+	KubernetesPort int32
+}
+
+// Server is the API server's HTTP handler.
+type Server struct {
+	cfg       Config
+	codecs    *codecs
+	objects   *objects
+	hubs      *hubs
+	alloc     *allocator
+	admission admission.Chain
+	discovery *discovery
+	kinds     kindIndex
+	metrics   *metrics
+	ready     atomic.Bool
+}
+
+type kindIndex struct {
+	byGVR map[schema.GroupVersionResource]*registry.Kind
+	byGVK map[schema.GroupVersionKind]*registry.Kind
+}
+
+// New builds a Server. ctx bounds the watch hubs' lifetime.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if !cfg.ServiceCIDR.IsValid() {
+		return nil, fmt.Errorf("service CIDR is not set")
+	}
+	c := newCodecs(cfg.Scheme, cfg.Codecs)
+	objs := &objects{store: cfg.Store, codecs: c}
+	s := &Server{
+		cfg:       cfg,
+		codecs:    c,
+		objects:   objs,
+		hubs:      &hubs{ctx: ctx, objects: objs, byKind: map[*registry.Kind]*hub{}},
+		alloc:     &allocator{store: cfg.Store, cidr: cfg.ServiceCIDR.Masked(), portBase: nodePortBase, portSize: nodePortSize},
+		discovery: newDiscovery(cfg.Kinds, cfg.ExternalAddress),
+		kinds:     kindIndex{byGVR: map[schema.GroupVersionResource]*registry.Kind{}, byGVK: map[schema.GroupVersionKind]*registry.Kind{}},
+		metrics:   newMetrics(),
+	}
+	for _, k := range cfg.Kinds {
+		s.kinds.byGVR[k.GroupVersionResource()] = k
+		s.kinds.byGVK[k.GroupVersionKind] = k
+	}
+	s.admission = admission.Chain{&admission.NamespaceLifecycle{Namespaces: s}}
+	return s, nil
+}
+
+// GetNamespace reads a namespace; admission plugins use it.
+func (s *Server) GetNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	obj, err := s.objects.get(ctx, s.kinds.byGVK[corev1.SchemeGroupVersion.WithKind("Namespace")], "", name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.Namespace), nil
+}
+
+// Bootstrap makes the objects every cluster has: the built-in namespaces and the kubernetes
+// service. It also frees service allocations a crash left behind. The server reports ready
+// once it is done.
+func (s *Server) Bootstrap(ctx context.Context) error {
+	if err := s.repairAllocations(ctx); err != nil {
+		return fmt.Errorf("repair service allocations: %w", err)
+	}
+	nsKind := s.kinds.byGVK[corev1.SchemeGroupVersion.WithKind("Namespace")]
+	system := writeOptions{user: userInfo{name: "system:apiserver", groups: []string{"system:masters"}}}
+	for _, name := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := s.createObject(ctx, nsKind, ns, system); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", name, err)
+		}
+	}
+	svcKind := s.kinds.byGVK[serviceGVK]
+	first := s.cfg.ServiceCIDR.Masked().Addr().Next()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: first.String(),
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(s.cfg.KubernetesPort)}},
+			SessionAffinity: corev1.ServiceAffinityNone,
+		},
+	}
+	if err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create kubernetes service: %w", err)
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// Handler is the whole API: the request chain in front of the routes.
+func (s *Server) Handler() http.Handler {
+	return s.recover(s.instrument(s.authenticate(s.authorize(http.HandlerFunc(s.route)))))
+}
+
+// route dispatches a request that passed authentication and authorization.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/version":
+		s.writeJSON(w, http.StatusOK, s.cfg.Version)
+		return
+	case path == "/healthz" || path == "/livez" || strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/"):
+		writeText(w, http.StatusOK, "ok")
+		return
+	case path == "/readyz" || strings.HasPrefix(path, "/readyz/"):
+		if !s.ready.Load() {
+			writeText(w, http.StatusServiceUnavailable, "not ready: bootstrap is not finished")
+			return
+		}
+		writeText(w, http.StatusOK, "ok")
+		return
+	case path == "/metrics":
+		s.metrics.handler.ServeHTTP(w, r)
+		return
+	case strings.HasPrefix(path, "/openapi/"):
+		if s.cfg.OpenAPI != nil {
+			s.cfg.OpenAPI.ServeHTTP(w, r)
+			return
+		}
+	}
+	info := requestInfoFrom(r)
+	if !info.IsResource || info.Resource == "" {
+		if r.Method == http.MethodGet && s.discovery.serve(w, r) {
+			return
+		}
+		s.writeError(w, r, notFound())
+		return
+	}
+	kind, ok := s.kinds.byGVR[schema.GroupVersionResource{Group: info.Group, Version: info.Version, Resource: info.Resource}]
+	if !ok || (!kind.Namespaced && info.Namespace != "") {
+		s.writeError(w, r, notFound())
+		return
+	}
+	if !acceptsJSON(r) {
+		s.writeError(w, r, notAcceptable())
+		return
+	}
+	u := userFrom(r)
+	q := &request{info: info, kind: kind, user: userInfo{name: u.Name, groups: u.Groups}}
+	s.serveResource(w, r, q)
+}
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *request) {
+	sub := q.info.Subresource
+	if sub != "" && !q.kind.HasSubresource(sub) {
+		s.writeError(w, r, notFound())
+		return
+	}
+	switch sub {
+	case "":
+		switch q.info.Verb {
+		case "get":
+			s.get(w, r, q)
+		case "list":
+			s.list(w, r, q)
+		case "watch":
+			s.watch(w, r, q)
+		case "create":
+			if q.info.Name != "" {
+				s.writeError(w, r, methodNotAllowed(q))
+				return
+			}
+			s.create(w, r, q)
+		case "update":
+			s.update(w, r, q)
+		case "patch":
+			s.patch(w, r, q)
+		case "delete":
+			s.delete(w, r, q)
+		case "deletecollection":
+			s.deleteCollection(w, r, q)
+		default:
+			s.writeError(w, r, methodNotAllowed(q))
+		}
+	case "status":
+		switch q.info.Verb {
+		case "get":
+			s.get(w, r, q)
+		case "update":
+			s.update(w, r, q)
+		case "patch":
+			s.patch(w, r, q)
+		default:
+			s.writeError(w, r, methodNotAllowed(q))
+		}
+	case "scale":
+		switch q.info.Verb {
+		case "get", "update", "patch":
+			s.scale(w, r, q)
+		default:
+			s.writeError(w, r, methodNotAllowed(q))
+		}
+	case "binding", "eviction":
+		if q.info.Verb != "create" {
+			s.writeError(w, r, methodNotAllowed(q))
+			return
+		}
+		if sub == "binding" {
+			s.bind(w, r, q)
+		} else {
+			s.evict(w, r, q)
+		}
+	}
+}
+
+func notFound() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+		Message: "the server could not find the requested resource",
+	}}
+}
+
+func notAcceptable() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotAcceptable, Reason: metav1.StatusReasonNotAcceptable,
+		Message: "only application/json responses are served; add application/json to the Accept header",
+	}}
+}
+
+func methodNotAllowed(q *request) error {
+	return apierrors.NewMethodNotSupported(q.kind.GroupVersionResource().GroupResource(), q.info.Verb)
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(mustJSON(v))
+}
+
+func writeText(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprint(w, text)
+}
+
+// recover turns a panic in a handler into a 500 Status instead of a dropped connection.
+func (s *Server) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				slog.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("%v", v)))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

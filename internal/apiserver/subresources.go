@@ -1,0 +1,279 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gantryhq/gantry/internal/storage"
+)
+
+var (
+	scaleGVK    = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+	bindingGVK  = corev1.SchemeGroupVersion.WithKind("Binding")
+	evictionGVK = policyv1.SchemeGroupVersion.WithKind("Eviction")
+	pdbGVK      = policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget")
+)
+
+// scale answers GET, PUT and PATCH on the scale subresource.
+func (s *Server) scale(w http.ResponseWriter, r *http.Request, q *request) {
+	scaler := q.kind.Scale
+	if q.info.Verb == "get" {
+		obj, err := s.objects.get(r.Context(), q.kind, q.info.Namespace, q.info.Name)
+		if err == nil {
+			var sc *autoscalingv1.Scale
+			if sc, err = scaler.Get(obj); err == nil {
+				s.writeObject(w, http.StatusOK, sc, scaleGVK)
+				return
+			}
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	o, err := q.writeOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	fv, err := parseFieldValidation(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var warnings []string
+	out, _, err := s.updateObject(r.Context(), q.kind, q.info.Namespace, q.info.Name, func(current runtime.Object) (runtime.Object, error) {
+		if current == nil {
+			return nil, apierrors.NewNotFound(q.kind.GroupVersionResource().GroupResource(), q.info.Name)
+		}
+		cur, err := scaler.Get(current)
+		if err != nil {
+			return nil, err
+		}
+		data := body
+		media := mediaType(r)
+		if q.info.Verb == "patch" {
+			doc, err := s.toJSON(cur, scaleGVK)
+			if err != nil {
+				return nil, err
+			}
+			if data, err = applyPatch(types.PatchType(media), doc, body, &autoscalingv1.Scale{}); err != nil {
+				return nil, err
+			}
+			media = runtime.ContentTypeJSON
+		}
+		want := &autoscalingv1.Scale{}
+		if warnings, err = s.codecs.decode(data, media, scaleGVK, want, fv); err != nil {
+			return nil, err
+		}
+		if want.Name != q.info.Name {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", want.Name, q.info.Name))
+		}
+		if want.Spec.Replicas < 0 {
+			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), want.Name, nil)
+		}
+		obj := current.DeepCopyObject()
+		if err := scaler.Set(obj, want); err != nil {
+			return nil, err
+		}
+		if rv := want.ResourceVersion; rv != "" && rv != cur.ResourceVersion {
+			return obj, setResourceVersion(obj, rv)
+		}
+		return obj, setResourceVersion(obj, "")
+	}, o)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sc, err := scaler.Get(out)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addWarnings(w, warnings)
+	s.writeObject(w, http.StatusOK, sc, scaleGVK)
+}
+
+func setResourceVersion(obj runtime.Object, rv string) error {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return err
+	}
+	m.SetResourceVersion(rv)
+	return nil
+}
+
+// bind answers POST pods/{name}/binding: the scheduler's way of assigning a pod to a node.
+func (s *Server) bind(w http.ResponseWriter, r *http.Request, q *request) {
+	o, err := q.writeOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b := &corev1.Binding{}
+	if _, err := s.codecs.decode(body, mediaType(r), bindingGVK, b, validationIgnore); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if b.Name != q.info.Name {
+		s.writeError(w, r, apierrors.NewBadRequest("name in URL does not match name in Binding object"))
+		return
+	}
+	if b.Target.Kind != "" && b.Target.Kind != "Node" {
+		s.writeError(w, r, apierrors.NewBadRequest("binding target must be a Node"))
+		return
+	}
+	if b.Target.Name == "" {
+		s.writeError(w, r, apierrors.NewBadRequest("binding target must name a node"))
+		return
+	}
+	o.subresource = "status"
+	_, _, err = s.updateObject(r.Context(), q.kind, q.info.Namespace, q.info.Name, func(current runtime.Object) (runtime.Object, error) {
+		if current == nil {
+			return nil, apierrors.NewNotFound(q.kind.GroupVersionResource().GroupResource(), q.info.Name)
+		}
+		pod := current.DeepCopyObject().(*corev1.Pod)
+		if pod.DeletionTimestamp != nil {
+			return nil, apierrors.NewConflict(q.kind.GroupVersionResource().GroupResource(), pod.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", pod.Name))
+		}
+		if b.UID != "" && b.UID != pod.UID {
+			return nil, apierrors.NewConflict(q.kind.GroupVersionResource().GroupResource(), pod.Name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
+		}
+		if pod.Spec.NodeName != "" {
+			return nil, apierrors.NewConflict(q.kind.GroupVersionResource().GroupResource(), pod.Name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
+		}
+		pod.Spec.NodeName = b.Target.Name
+		for k, v := range b.Annotations {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[k] = v
+		}
+		setPodCondition(pod, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now().Rfc3339Copy()})
+		pod.ResourceVersion = ""
+		return pod, nil
+	}, o)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeObject(w, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
+}
+
+func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == c.Type {
+			pod.Status.Conditions[i] = c
+			return
+		}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, c)
+}
+
+// evict answers POST pods/{name}/eviction: a delete that respects PodDisruptionBudgets.
+func (s *Server) evict(w http.ResponseWriter, r *http.Request, q *request) {
+	o, err := q.writeOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ev := &policyv1.Eviction{}
+	if _, err := s.codecs.decode(body, mediaType(r), evictionGVK, ev, validationIgnore); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ev.Name != q.info.Name {
+		s.writeError(w, r, apierrors.NewBadRequest("name in URL does not match name in Eviction object"))
+		return
+	}
+	obj, err := s.objects.get(r.Context(), q.kind, q.info.Namespace, q.info.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pod := obj.(*corev1.Pod)
+	// A pod that is not running disrupts nothing: it goes without consulting budgets.
+	if pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil {
+		if err := s.takeDisruption(r, pod); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	opts := ev.DeleteOptions
+	if opts == nil {
+		opts = &metav1.DeleteOptions{}
+	}
+	if _, _, err := s.deleteObject(r.Context(), q.kind, pod.Namespace, pod.Name, opts, o); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeObject(w, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
+}
+
+// takeDisruption checks the budgets that cover pod and, if they allow one more disruption,
+// records it in their status so that concurrent evictions cannot overrun them.
+func (s *Server) takeDisruption(r *http.Request, pod *corev1.Pod) error {
+	kind := s.kinds.byGVK[pdbGVK]
+	res, err := s.objects.store.List(r.Context(), prefix(kind, pod.Namespace), storage.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, kv := range res.Items {
+		obj, err := s.objects.decode(kind, kv.Value, kv.ModRevision)
+		if err != nil {
+			return err
+		}
+		pdb := obj.(*policyv1.PodDisruptionBudget)
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if pdb.Status.ObservedGeneration < pdb.Generation || pdb.Status.DisruptionsAllowed <= 0 {
+			return tooManyRequests(pdb.Name)
+		}
+		pdb.Status.DisruptionsAllowed--
+		if pdb.Status.DisruptedPods == nil {
+			pdb.Status.DisruptedPods = map[string]metav1.Time{}
+		}
+		pdb.Status.DisruptedPods[pod.Name] = metav1.Now().Rfc3339Copy()
+		if err := s.objects.update(r.Context(), kind, pdb, kv.ModRevision); err != nil {
+			if apierrors.IsConflict(err) {
+				return apierrors.NewTooManyRequests("the disruption budget changed while the eviction was checked; retry", 1)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func tooManyRequests(pdb string) error {
+	err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
+	err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+		Type:    policyv1.DisruptionBudgetCause,
+		Message: fmt.Sprintf("The disruption budget %s needs more healthy pods to allow the eviction.", pdb),
+	})
+	return err
+}

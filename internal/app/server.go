@@ -1,0 +1,199 @@
+// Package app assembles Gantry's components into the roles a process plays. It is the only
+// place that wires them together; internal/cli calls it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/gantryhq/gantry/internal/apiserver"
+	"github.com/gantryhq/gantry/internal/apiserver/openapi"
+	"github.com/gantryhq/gantry/internal/auth/authn"
+	"github.com/gantryhq/gantry/internal/auth/authz"
+	"github.com/gantryhq/gantry/internal/pki"
+	"github.com/gantryhq/gantry/internal/registry"
+	"github.com/gantryhq/gantry/internal/storage/etcd"
+)
+
+// KubernetesVersion is the Kubernetes release whose API Gantry serves.
+const KubernetesVersion = "v1.37.2"
+
+// GantryVersion is set at build time.
+var GantryVersion = "0.1.0"
+
+// ServerConfig is the configuration of `gantry server`.
+type ServerConfig struct {
+	DataDir     string
+	BindAddress string
+	// HTTPSPort is the API port; 0 picks a free one (tests).
+	HTTPSPort     int
+	ServiceCIDR   string
+	ClusterCIDR   string
+	ClusterDomain string
+	DisableAgent  bool
+}
+
+// DefaultServerConfig has the defaults of DESIGN.md.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		DataDir:       "/var/lib/gantry",
+		BindAddress:   "0.0.0.0",
+		HTTPSPort:     6443,
+		ServiceCIDR:   "100.65.0.0/16",
+		ClusterCIDR:   "100.64.0.0/16",
+		ClusterDomain: "cluster.local",
+	}
+}
+
+// Server is a running control plane.
+type Server struct {
+	// URL is the API's address; Kubeconfig the admin kubeconfig's path.
+	URL        string
+	Kubeconfig string
+
+	etcd *etcd.Server
+	http *http.Server
+	done chan error
+}
+
+// StartServer starts etcd and the API server and returns once the API is ready. Cancel ctx
+// or call Stop to shut down.
+func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	start := time.Now()
+	serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("--service-cidr: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	cluster, err := pki.EnsureCluster(cfg.DataDir, pki.Options{ServiceCIDR: cfg.ServiceCIDR, ClusterDomain: cfg.ClusterDomain})
+	if err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort)))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	url := "https://127.0.0.1:" + strconv.Itoa(port)
+	kubeconfig := filepath.Join(cfg.DataDir, "admin.kubeconfig")
+	if err := cluster.WriteAdminKubeconfig(kubeconfig, url); err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	store, err := etcd.Start(ctx, etcd.Config{DataDir: filepath.Join(cfg.DataDir, "etcd"), Logger: slog.Default().With("component", "etcd")})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start etcd: %w", err)
+	}
+	s := &Server{URL: url, Kubeconfig: kubeconfig, etcd: store, done: make(chan error, 1)}
+	fail := func(err error) (*Server, error) {
+		ln.Close()
+		store.Close()
+		return nil, err
+	}
+
+	kinds := registry.Kinds()
+	oapi, err := openapi.New(registry.Scheme(), kinds, openapi.WithInfo("Kubernetes", KubernetesVersion))
+	if err != nil {
+		return fail(err)
+	}
+	// Watches end when shutdown begins, so that it does not wait for them.
+	watchCtx, stopWatches := context.WithCancel(ctx)
+	api, err := apiserver.New(watchCtx, apiserver.Config{
+		Store:           store.Store(),
+		Kinds:           kinds,
+		Scheme:          registry.Scheme(),
+		Codecs:          registry.Codecs,
+		ServiceCIDR:     serviceCIDR,
+		Authenticator:   authn.Union{authn.NewX509(cluster.ClientCAs), authn.NewTokens(cluster.BearerTokens())},
+		Authorizer:      authz.Union{authz.Masters{}, authz.PublicPaths{}},
+		OpenAPI:         oapi,
+		Version:         versionInfo(),
+		ExternalAddress: net.JoinHostPort(cfg.BindAddress, strconv.Itoa(port)),
+		KubernetesPort:  int32(port),
+	})
+	if err != nil {
+		stopWatches()
+		return fail(err)
+	}
+
+	s.http = &http.Server{
+		Handler: api.Handler(),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cluster.ServingCert},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    cluster.ClientCAs,
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(slog.Default().With("component", "http").Handler(), slog.LevelDebug),
+	}
+	s.http.RegisterOnShutdown(stopWatches)
+	go func() {
+		err := s.http.ServeTLS(ln, "", "")
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	if err := api.Bootstrap(ctx); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	slog.Info("gantry server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	go func() {
+		<-ctx.Done()
+		s.Stop()
+	}()
+	return s, nil
+}
+
+// Stop shuts the server down: in-flight requests get a few seconds, then etcd closes.
+func (s *Server) Stop() {
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.http.Shutdown(shutdown)
+	s.etcd.Close()
+}
+
+// Wait blocks until the server has stopped and returns why.
+func (s *Server) Wait() error {
+	return <-s.done
+}
+
+func versionInfo() version.Info {
+	return version.Info{
+		Major: "1", Minor: "37", GitVersion: KubernetesVersion + "+gantry." + GantryVersion,
+		GitCommit: "unknown", GitTreeState: "clean", BuildDate: "1970-01-01T00:00:00Z",
+		GoVersion: runtime.Version(), Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH,
+	}
+}
+
+// Compact discards the store's history up to its current revision: watches from older
+// resourceVersions then get 410 Gone.
+func (s *Server) Compact(ctx context.Context) error {
+	st := s.etcd.Store()
+	rev, err := st.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Compact(ctx, rev)
+}

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantryhq/gantry/internal/app"
+)
+
+func newServerCommand() *cobra.Command {
+	cfg := app.DefaultServerConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (embedded etcd and the Kubernetes API server)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			s, err := app.StartServer(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "\nGantry is running. Use it with:\n  gantry kubectl --kubeconfig %s get nodes\n\n", s.Kubeconfig)
+			return s.Wait()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for etcd data, certificates and the admin kubeconfig")
+	f.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port of the Kubernetes API (HTTPS)")
+	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the API listens on")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "range of service cluster IPs")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "range of pod IPs")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "DNS domain of the cluster")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (the agent is not built yet, so this is the only mode)")
+	return cmd
+}

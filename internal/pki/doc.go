@@ -1,0 +1,46 @@
+// Package pki creates and keeps a cluster's certificates, its admin kubeconfig and its join
+// token.
+//
+// A server calls EnsureCluster on every start. The first start creates everything; later
+// starts load what is on disk and change only what must change, so that clients which
+// already trust the cluster keep working:
+//
+//	<dataDir>/pki/ca.crt, ca.key          cluster CA, ECDSA P-256, 10 years; never replaced
+//	<dataDir>/pki/server.crt, server.key  API serving certificate, 1 year
+//	<dataDir>/pki/admin.crt, admin.key    CN=gantry-admin, O=system:masters, 1 year
+//	<dataDir>/admin.kubeconfig            written by Cluster.WriteAdminKubeconfig
+//	<dataDir>/token                       the join token
+//
+// Directories are created 0700; private keys, the kubeconfig and the token are 0600. Every
+// file is written to a temporary name and renamed into place, key before certificate, so a
+// crash leaves either the old pair, the new pair, or a key that does not match its
+// certificate, which the next start notices and repairs.
+//
+// # Renewal
+//
+// The CA is created once. ca.crt is the marker that it exists: without ca.crt a new CA is
+// made (and a stray ca.key from an interrupted first start is overwritten); with ca.crt but
+// without ca.key EnsureCluster fails rather than replace a CA that clients may trust.
+//
+// The serving certificate is issued again, from the same CA, when it is missing, does not
+// match its key or the CA, expires within RenewBefore, or lacks a subject alternative name
+// the host now needs (a new interface address, a new ExtraSANs entry). Names are only ever
+// added: the new certificate keeps the old one's names, so an interface that is down during
+// one start does not drop its address. The admin certificate is issued again on the same
+// conditions except names.
+//
+// # Join token
+//
+// The token written to <dataDir>/token has the form
+//
+//	gantry1.<ca-hash>.<secret>
+//
+// where ca-hash is the lowercase hex SHA-256 of the cluster CA certificate's DER encoding
+// (64 characters) and secret is 16 random bytes in lowercase hex (32 characters). The hash
+// lets an agent that holds nothing but the token trust the server: the server sends the CA
+// certificate in its TLS chain, and Token.ClientTLSConfig accepts the connection only if a
+// certificate in the chain has that hash and the server's certificate chains to it. The
+// secret is what the agent proves it knows; the whole token string is accepted as a bearer
+// token for the system:bootstrappers group (see Cluster.BearerTokens). Tokens are compared
+// in constant time (Token.Equal).
+package pki
