@@ -104,7 +104,9 @@ func startHub(ctx context.Context, kind *registry.Kind, objs *objects, onStop fu
 	go func() {
 		defer onStop()
 		err := h.run(events)
-		slog.Warn("watch hub stopped", "resource", kind.Resource, "err", err)
+		if ctx.Err() == nil {
+			slog.Warn("watch hub stopped", "resource", kind.Resource, "err", err)
+		}
 		h.stop()
 	}()
 	return h, nil

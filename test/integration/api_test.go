@@ -283,7 +283,12 @@ func (c *cluster) rawRequest(method, path, contentType string, body []byte) (int
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	path, query, _ := strings.Cut(path, "?")
 	req := rc.Verb(method).AbsPath(path).Body(body)
+	if query != "" {
+		k, v, _ := strings.Cut(query, "=")
+		req.Param(k, v)
+	}
 	if contentType != "" {
 		req.SetHeader("Content-Type", contentType)
 	}
