@@ -63,7 +63,7 @@ func patchFailed(err error) error {
 }
 
 func unsupportedPatch(media string) error {
-	return unsupportedMediaTypeMsg(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got %q)", media))
+	return unsupportedMediaTypeMsg(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got %q)", media))
 }
 
 // patch answers PATCH on an object or its status.
@@ -84,8 +84,25 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	pt := types.PatchType(mediaType(r))
+	force := isTrue(r.URL.Query(), "force")
+	if force && !o.apply {
+		s.writeError(w, r, apierrors.NewBadRequest("force is only valid for apply requests"))
+		return
+	}
 	var warnings []string
-	out, _, err := s.updateObject(r.Context(), q.kind, q.info.Namespace, q.info.Name, func(current runtime.Object) (runtime.Object, error) {
+	out, created, err := s.updateObject(r.Context(), q.kind, q.info.Namespace, q.info.Name, func(current runtime.Object) (runtime.Object, error) {
+		if o.apply {
+			// An apply creates what does not exist yet.
+			live := current
+			if live == nil {
+				live = newLive(q.kind, q.info.Namespace, q.info.Name)
+			}
+			obj, err := s.fields.apply(q.kind, o, live.DeepCopyObject(), body, fv, force)
+			if err != nil {
+				return nil, err
+			}
+			return obj, keepIdentity(q, obj, live)
+		}
 		if current == nil {
 			return nil, apierrors.NewNotFound(q.kind.GroupVersionResource().GroupResource(), q.info.Name)
 		}
@@ -108,7 +125,11 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	addWarnings(w, warnings)
-	s.respond(w, r, q, http.StatusOK, out)
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	s.respond(w, r, q, code, out)
 }
 
 // keepIdentity refuses a patch that renames or moves the object, and makes a patch that left

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gantryhq/gantry/internal/registry"
 	"github.com/gantryhq/gantry/internal/storage"
@@ -30,6 +31,11 @@ type request struct {
 
 func (q *request) writeOptions(r *http.Request) (writeOptions, error) {
 	o := writeOptions{subresource: q.info.Subresource, user: q.user}
+	o.apply = q.info.Verb == "patch" && mediaType(r) == string(types.ApplyYAMLPatchType)
+	var err error
+	if o.manager, err = fieldManagerName(r, o.apply); err != nil {
+		return o, err
+	}
 	for _, v := range r.URL.Query()["dryRun"] {
 		if v != metav1.DryRunAll {
 			return o, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q, supported values: All", v))
@@ -278,12 +284,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.createObject(r.Context(), q.kind, obj, o); err != nil {
+	out, err := s.createObject(r.Context(), q.kind, obj, o)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	addWarnings(w, warnings)
-	s.respond(w, r, q, http.StatusCreated, obj)
+	s.respond(w, r, q, http.StatusCreated, out)
 }
 
 // decodeObject reads the body as an object of the request's kind and checks that its

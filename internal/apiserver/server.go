@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/gantryhq/gantry/internal/apiserver/admission"
@@ -50,6 +51,8 @@ type Config struct {
 	ServiceCIDR   netip.Prefix
 	Authenticator Authenticator
 	Authorizer    Authorizer
+	// TypeConverter knows the structure of every kind, for managedFields and server-side apply.
+	TypeConverter managedfields.TypeConverter
 	// OpenAPI serves /openapi/v2 and /openapi/v3.
 	OpenAPI http.Handler
 	Version version.Info
@@ -70,6 +73,7 @@ type Server struct {
 	discovery *discovery
 	kinds     kindIndex
 	metrics   *metrics
+	fields    *fieldManagers
 	ready     atomic.Bool
 }
 
@@ -94,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		discovery: newDiscovery(cfg.Kinds, cfg.ExternalAddress),
 		kinds:     kindIndex{byGVR: map[schema.GroupVersionResource]*registry.Kind{}, byGVK: map[schema.GroupVersionKind]*registry.Kind{}},
 		metrics:   newMetrics(),
+		fields:    &fieldManagers{converter: cfg.TypeConverter, scheme: cfg.Scheme, byKind: map[fieldManagerKey]*managedfields.FieldManager{}},
 	}
 	for _, k := range cfg.Kinds {
 		s.kinds.byGVR[k.GroupVersionResource()] = k
@@ -120,10 +125,10 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 		return fmt.Errorf("repair service allocations: %w", err)
 	}
 	nsKind := s.kinds.byGVK[corev1.SchemeGroupVersion.WithKind("Namespace")]
-	system := writeOptions{user: userInfo{name: "system:apiserver", groups: []string{"system:masters"}}}
+	system := writeOptions{user: userInfo{name: "system:apiserver", groups: []string{"system:masters"}}, manager: "gantry-apiserver"}
 	for _, name := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if err := s.createObject(ctx, nsKind, ns, system); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := s.createObject(ctx, nsKind, ns, system); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create namespace %s: %w", name, err)
 		}
 	}
@@ -140,7 +145,7 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 			SessionAffinity: corev1.ServiceAffinityNone,
 		},
 	}
-	if err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create kubernetes service: %w", err)
 	}
 	s.ready.Store(true)

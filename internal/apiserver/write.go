@@ -24,6 +24,10 @@ type writeOptions struct {
 	dryRun      bool
 	subresource string
 	user        userInfo
+	// manager is the field manager the write is recorded under; apply marks a server-side
+	// apply, whose field ownership the apply itself records.
+	manager string
+	apply   bool
 }
 
 type userInfo struct {
@@ -41,13 +45,13 @@ func (s *Server) attributes(op admission.Operation, kind *registry.Kind, obj, ol
 
 // createObject runs obj through defaults, admission, the kind's strategy and validation, and
 // stores it unless this is a dry run. obj's namespace must already be set.
-func (s *Server) createObject(ctx context.Context, kind *registry.Kind, obj runtime.Object, o writeOptions) error {
+func (s *Server) createObject(ctx context.Context, kind *registry.Kind, obj runtime.Object, o writeOptions) (runtime.Object, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	if m.GetResourceVersion() != "" {
-		return apierrors.NewBadRequest("resourceVersion should not be set on objects to be created")
+		return nil, apierrors.NewBadRequest("resourceVersion should not be set on objects to be created")
 	}
 	kind.Strategy.Default(obj)
 	if m.GetName() == "" && m.GetGenerateName() != "" {
@@ -55,8 +59,13 @@ func (s *Server) createObject(ctx context.Context, kind *registry.Kind, obj runt
 	}
 	a := s.attributes(admission.Create, kind, obj, nil, m.GetNamespace(), m.GetName(), o)
 	if err := s.admission.Admit(ctx, a); err != nil {
-		return err
+		return nil, err
 	}
+	obj = s.fields.track(kind, o, newLive(kind, m.GetNamespace(), m.GetName()), obj)
+	if m, err = meta.Accessor(obj); err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	a.Object = obj
 	// The UID comes first: some kinds derive fields from it (a Job's generated selector).
 	m.SetUID(uuid.NewUUID())
 	m.SetCreationTimestamp(metav1.Now().Rfc3339Copy())
@@ -66,17 +75,21 @@ func (s *Server) createObject(ctx context.Context, kind *registry.Kind, obj runt
 	// Allocation comes first, as in kube-apiserver: validation checks the allocated values.
 	release, err := s.allocate(ctx, kind, obj, nil, o.dryRun)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.validateCreate(ctx, kind, obj, a); err != nil || o.dryRun {
+	if err := s.validateCreate(ctx, kind, obj, a); err != nil {
 		release()
-		return err
+		return nil, err
+	}
+	if o.dryRun {
+		release()
+		return obj, nil
 	}
 	if err := s.objects.create(ctx, kind, obj); err != nil {
 		release()
-		return err
+		return nil, err
 	}
-	return nil
+	return obj, nil
 }
 
 func (s *Server) validateCreate(ctx context.Context, kind *registry.Kind, obj runtime.Object, a *admission.Attributes) error {
@@ -124,15 +137,13 @@ func (s *Server) updateObject(ctx context.Context, kind *registry.Kind, ns, name
 			return nil, false, err
 		}
 		if input == nil {
-			if !kind.Strategy.AllowCreateOnUpdate() || o.subresource != "" {
+			if !(kind.Strategy.AllowCreateOnUpdate() || o.apply) || o.subresource != "" {
 				return nil, false, apierrors.NewNotFound(kind.GroupVersionResource().GroupResource(), name)
 			}
 			m, _ := meta.Accessor(obj)
 			m.SetResourceVersion("")
-			if err := s.createObject(ctx, kind, obj, o); err != nil {
-				return nil, false, err
-			}
-			return obj, true, nil
+			out, err := s.createObject(ctx, kind, obj, o)
+			return out, err == nil, err
 		}
 		out, retry, err := s.tryUpdate(ctx, kind, current, obj, o)
 		if retry {
@@ -166,6 +177,10 @@ func (s *Server) tryUpdate(ctx context.Context, kind *registry.Kind, current, ob
 	m.SetGeneration(old.GetGeneration())
 	if old.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) > len(old.GetFinalizers()) {
 		return nil, false, apierrors.NewForbidden(gr, old.GetName(), fmt.Errorf("no new finalizers can be added if the object is being deleted, found new finalizers %v", m.GetFinalizers()))
+	}
+	obj = s.fields.track(kind, o, current, obj)
+	if m, err = meta.Accessor(obj); err != nil {
+		return nil, false, apierrors.NewBadRequest(err.Error())
 	}
 
 	kind.Strategy.Default(obj)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/applyconfigurations"
 
 	"github.com/gantryhq/gantry/internal/apiserver"
 	"github.com/gantryhq/gantry/internal/apiserver/openapi"
@@ -124,6 +125,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		ServiceCIDR:     serviceCIDR,
 		Authenticator:   authn.Union{authn.NewX509(cluster.ClientCAs), authn.NewTokens(cluster.BearerTokens())},
 		Authorizer:      authz.Union{authz.Masters{}, authz.PublicPaths{}},
+		TypeConverter:   applyconfigurations.NewTypeConverter(registry.Scheme()),
 		OpenAPI:         oapi,
 		Version:         versionInfo(),
 		ExternalAddress: net.JoinHostPort(cfg.BindAddress, strconv.Itoa(port)),
