@@ -61,6 +61,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request) {
 
 // respond answers with obj as the client asked: the object, or a Table of it.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, q *request, code int, obj runtime.Object) {
+	if partialRequested(r) && q.info.Subresource == "" {
+		s.writeObject(w, code, partial(obj), partialMetadataGVK)
+		return
+	}
 	if t, ok := tableRequested(r); ok && q.info.Subresource == "" {
 		table, err := s.table(r, q.kind, obj, t)
 		if err != nil {
@@ -243,6 +247,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 	items, lm, err := s.listObjects(r, q, o)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if partialRequested(r) {
+		s.writeObject(w, http.StatusOK, partialList(items, lm), partialMetadataListGVK)
 		return
 	}
 	list := q.kind.NewList()

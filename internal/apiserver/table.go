@@ -16,8 +16,9 @@ import (
 )
 
 var (
-	tableGVK           = metav1.SchemeGroupVersion.WithKind("Table")
-	partialMetadataGVK = metav1.SchemeGroupVersion.WithKind("PartialObjectMetadata")
+	tableGVK               = metav1.SchemeGroupVersion.WithKind("Table")
+	partialMetadataGVK     = metav1.SchemeGroupVersion.WithKind("PartialObjectMetadata")
+	partialMetadataListGVK = metav1.SchemeGroupVersion.WithKind("PartialObjectMetadataList")
 )
 
 // tableOptions are how a client asked for a Table.
@@ -27,25 +28,59 @@ type tableOptions struct {
 	noHeaders bool
 }
 
-// tableRequested reports whether the Accept header asks for a meta.k8s.io Table, as
-// `kubectl get` does, and the row object policy the query asks for.
-func tableRequested(r *http.Request) (tableOptions, bool) {
+// transformRequested returns the meta.k8s.io form the Accept header asks for, "Table" (as
+// `kubectl get` does), "PartialObjectMetadata" or "PartialObjectMetadataList" (as metadata
+// informers do), or "" for the object itself. The first JSON form listed wins.
+func transformRequested(r *http.Request) string {
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil || mt != "application/json" {
+		if err != nil || (mt != "application/json" && mt != "*/*") {
 			continue
 		}
-		if params["as"] == "Table" && params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
-			t := tableOptions{include: metav1.IncludeMetadata}
-			if p := metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject")); p != "" {
-				t.include = p
+		if params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
+			switch as := params["as"]; as {
+			case "Table", "PartialObjectMetadata", "PartialObjectMetadataList":
+				return as
 			}
-			return t, true
 		}
-		// The first acceptable type that is not a Table wins.
+		return ""
+	}
+	return ""
+}
+
+// tableRequested reports whether the client asked for a Table, and the row object policy the
+// query asks for.
+func tableRequested(r *http.Request) (tableOptions, bool) {
+	if transformRequested(r) != "Table" {
 		return tableOptions{}, false
 	}
-	return tableOptions{}, false
+	t := tableOptions{include: metav1.IncludeMetadata}
+	if p := metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject")); p != "" {
+		t.include = p
+	}
+	return t, true
+}
+
+// partialRequested reports whether the client asked for metadata only.
+func partialRequested(r *http.Request) bool {
+	as := transformRequested(r)
+	return as == "PartialObjectMetadata" || as == "PartialObjectMetadataList"
+}
+
+// partial is obj's metadata as a PartialObjectMetadata.
+func partial(obj runtime.Object) *metav1.PartialObjectMetadata {
+	p := &metav1.PartialObjectMetadata{ObjectMeta: *metaCopy(obj)}
+	p.SetGroupVersionKind(partialMetadataGVK)
+	return p
+}
+
+// partialList is a list's items' metadata as a PartialObjectMetadataList.
+func partialList(items []runtime.Object, lm *metav1.ListMeta) *metav1.PartialObjectMetadataList {
+	out := &metav1.PartialObjectMetadataList{ListMeta: *lm, Items: make([]metav1.PartialObjectMetadata, len(items))}
+	for i, item := range items {
+		out.Items[i] = *partial(item)
+	}
+	return out
 }
 
 // table renders obj, an object or a list, as a Table with row objects as asked.
@@ -104,12 +139,7 @@ func (s *Server) rowObject(kind *registry.Kind, obj runtime.Object, include meta
 			return runtime.RawExtension{}, err
 		}
 	default:
-		m, err := meta.Accessor(obj)
-		if err != nil {
-			return runtime.RawExtension{}, err
-		}
-		partial := &metav1.PartialObjectMetadata{ObjectMeta: *metaCopy(m)}
-		if err := s.codecs.encodeJSON(&buf, partial, partialMetadataGVK); err != nil {
+		if err := s.codecs.encodeJSON(&buf, partial(obj), partialMetadataGVK); err != nil {
 			return runtime.RawExtension{}, err
 		}
 	}
@@ -117,13 +147,18 @@ func (s *Server) rowObject(kind *registry.Kind, obj runtime.Object, include meta
 }
 
 // metaCopy copies an object's metadata into an ObjectMeta.
-func metaCopy(m metav1.Object) *metav1.ObjectMeta {
-	if om, ok := m.(*metav1.ObjectMeta); ok {
-		return om.DeepCopy()
+func metaCopy(obj runtime.Object) *metav1.ObjectMeta {
+	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			return om.DeepCopy()
+		}
 	}
+	m, _ := meta.Accessor(obj)
 	return &metav1.ObjectMeta{
-		Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(), ResourceVersion: m.GetResourceVersion(),
-		Generation: m.GetGeneration(), CreationTimestamp: m.GetCreationTimestamp(), DeletionTimestamp: m.GetDeletionTimestamp(),
-		Labels: m.GetLabels(), Annotations: m.GetAnnotations(), OwnerReferences: m.GetOwnerReferences(), Finalizers: m.GetFinalizers(),
+		Name: m.GetName(), GenerateName: m.GetGenerateName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
+		ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(), CreationTimestamp: m.GetCreationTimestamp(),
+		DeletionTimestamp: m.GetDeletionTimestamp(), DeletionGracePeriodSeconds: m.GetDeletionGracePeriodSeconds(),
+		Labels: m.GetLabels(), Annotations: m.GetAnnotations(), OwnerReferences: m.GetOwnerReferences(),
+		Finalizers: m.GetFinalizers(), ManagedFields: m.GetManagedFields(),
 	}
 }

@@ -30,6 +30,7 @@ type watcher struct {
 	flusher http.Flusher
 	match   func(runtime.Object) bool
 	table   *tableOptions
+	partial bool
 	first   bool
 	// rev is the revision of the last event sent.
 	rev int64
@@ -73,6 +74,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
 	if t, ok := tableRequested(r); ok {
 		wt.table = &t
 	}
+	wt.partial = partialRequested(r)
 
 	var start int64
 	var snapshot []runtime.Object
@@ -219,6 +221,9 @@ func (wt *watcher) send(typ watch.EventType, obj runtime.Object, c *change) bool
 		}
 		return wt.writeEvent(typ, wt.encode(table))
 	}
+	if wt.partial {
+		return wt.writeEvent(typ, wt.encode(partial(obj)))
+	}
 	var data []byte
 	if c != nil {
 		data = c.objectJSON(wt.s.codecs)
@@ -232,6 +237,9 @@ func (wt *watcher) send(typ watch.EventType, obj runtime.Object, c *change) bool
 // carries the annotation that ends them.
 func (wt *watcher) bookmark(initialEnd bool) bool {
 	obj := wt.q.kind.New()
+	if wt.partial {
+		obj = partial(obj)
+	}
 	m, _ := meta.Accessor(obj)
 	m.SetResourceVersion(strconv.FormatInt(wt.rev, 10))
 	if initialEnd {
@@ -252,6 +260,8 @@ func (wt *watcher) encode(obj runtime.Object) []byte {
 		gvk = statusGVK
 	case *metav1.Table:
 		gvk = tableGVK
+	case *metav1.PartialObjectMetadata:
+		gvk = partialMetadataGVK
 	}
 	_ = wt.s.codecs.encodeJSON(&buf, obj, gvk)
 	return bytes.TrimRight(buf.Bytes(), "\n")

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
@@ -174,5 +176,34 @@ func TestWatchFromCompactedRevision(t *testing.T) {
 	})
 	if !forcedOnce.Load() {
 		t.Error("the watch was never resumed from the compacted revision: the test proved nothing")
+	}
+}
+
+// TestMetadataInformer runs a metadata-only informer (what garbage collectors use): it lists
+// and watches PartialObjectMetadata.
+func TestMetadataInformer(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mc := metadata.NewForConfigOrDie(c.config)
+	gvr := corev1.SchemeGroupVersion.WithResource("configmaps")
+	factory := metadatainformer.NewSharedInformerFactory(mc, 0)
+	inf := factory.ForResource(gvr).Informer()
+	factory.Start(ctx.Done())
+	eventually(t, "metadata informer sync", inf.HasSynced)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "meta", Namespace: "default", Labels: map[string]string{"x": "y"}}}
+	if _, err := c.client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the configmap's metadata", func() bool {
+		obj, ok, _ := inf.GetStore().GetByKey("default/meta")
+		return ok && obj.(*metav1.PartialObjectMetadata).Labels["x"] == "y"
+	})
+	got, err := mc.Resource(gvr).Namespace("default").Get(ctx, "meta", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UID == "" || len(got.ManagedFields) == 0 {
+		t.Errorf("metadata get = %+v", got)
 	}
 }
