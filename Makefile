@@ -1,10 +1,13 @@
 export PATH := /usr/local/go/bin:$(PATH)
 DATA_DIR ?= /var/lib/gantry
+# The built-in kubectl reports this version; unset, `kubectl version` fails to parse its own.
+KUBE_VERSION := v1.37.2
+LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 
 .PHONY: build run test lint bench clean
 
 build:
-	go build -o bin/gantry ./cmd/gantry
+	go build -ldflags '$(LDFLAGS)' -o bin/gantry ./cmd/gantry
 
 # Installs the system packages, builds, and starts a single-node cluster in the foreground.
 run: build
@@ -17,7 +20,7 @@ lint:
 
 # Every test: unit, integration (in-process server) and kubectl tests.
 test: lint
-	go test -count=1 -timeout 40m ./...
+	go test -ldflags '$(LDFLAGS)' -count=1 -timeout 40m ./...
 
 bench: build
 	go test -run '^$$' -bench . -benchtime 1x ./test/bench/...

@@ -36,6 +36,7 @@ var subresources = map[string]struct {
 	"scale":    {metav1.Verbs{"get", "patch", "update"}, scaleGVK},
 	"binding":  {metav1.Verbs{"create"}, bindingGVK},
 	"eviction": {metav1.Verbs{"create"}, evictionGVK},
+	"finalize": {metav1.Verbs{"update"}, schema.GroupVersionKind{}},
 }
 
 // groupVersionOrder lists each group's versions, preferred first.

@@ -28,6 +28,7 @@ type objects struct {
 
 // prefix is the key prefix of kind's objects in namespace ns ("" for all namespaces).
 func prefix(kind *registry.Kind, ns string) string {
+	kind = kind.StorageKind()
 	group := kind.GroupVersionKind.Group
 	if group == "" {
 		group = "core"
@@ -49,7 +50,8 @@ func keyOf(kind *registry.Kind, obj runtime.Object) string {
 	return key(kind, m.GetNamespace(), m.GetName())
 }
 
-func (o *objects) encode(obj runtime.Object) ([]byte, error) {
+// encode is obj, of kind, in its storage form.
+func (o *objects) encode(kind *registry.Kind, obj runtime.Object) ([]byte, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -57,6 +59,11 @@ func (o *objects) encode(obj runtime.Object) ([]byte, error) {
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
+	if storage := kind.StorageKind(); storage != kind {
+		if obj, err = registry.Convert(obj, storage.GroupVersionKind); err != nil {
+			return nil, err
+		}
+	}
 	var buf bytes.Buffer
 	if err := o.codecs.storage.Encode(obj, &buf); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", m.GetName(), err)
@@ -66,9 +73,19 @@ func (o *objects) encode(obj runtime.Object) ([]byte, error) {
 
 // decode turns a stored value into a new object of kind, with its resourceVersion set.
 func (o *objects) decode(kind *registry.Kind, value []byte, rev int64) (runtime.Object, error) {
-	obj := kind.New()
-	if _, _, err := o.codecs.storage.Decode(value, nil, obj); err != nil {
+	storage := kind.StorageKind()
+	obj := storage.New()
+	out, gvk, err := o.codecs.storage.Decode(value, nil, obj)
+	if err != nil {
 		return nil, fmt.Errorf("decode stored %s: %w", kind.Resource, err)
+	}
+	if out != obj || *gvk != storage.GroupVersionKind {
+		return nil, fmt.Errorf("decode stored %s: found %s, want %s", kind.Resource, gvk, storage.GroupVersionKind)
+	}
+	if storage != kind {
+		if obj, err = registry.Convert(obj, kind.GroupVersionKind); err != nil {
+			return nil, err
+		}
 	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -89,7 +106,7 @@ func (o *objects) get(ctx context.Context, kind *registry.Kind, ns, name string)
 
 // create stores obj and sets its resourceVersion.
 func (o *objects) create(ctx context.Context, kind *registry.Kind, obj runtime.Object) error {
-	data, err := o.encode(obj)
+	data, err := o.encode(kind, obj)
 	if err != nil {
 		return err
 	}
@@ -105,7 +122,7 @@ func (o *objects) create(ctx context.Context, kind *registry.Kind, obj runtime.O
 // update replaces the stored object if it still has revision expected, and sets obj's
 // resourceVersion.
 func (o *objects) update(ctx context.Context, kind *registry.Kind, obj runtime.Object, expected int64) error {
-	data, err := o.encode(obj)
+	data, err := o.encode(kind, obj)
 	if err != nil {
 		return err
 	}

@@ -38,9 +38,9 @@ func parseRequestInfo(r *http.Request) requestInfo {
 	}
 	info.IsResource = true
 
-	// namespaces/{ns}/{resource}... is a namespaced request; namespaces/{name}[/sub] is the
-	// namespace object itself.
-	if parts[0] == "namespaces" && len(parts) >= 3 {
+	// namespaces/{ns}/{resource}... is a namespaced request; namespaces/{name}[/status or
+	// /finalize] is the namespace object itself.
+	if parts[0] == "namespaces" && len(parts) >= 3 && parts[2] != "status" && parts[2] != "finalize" {
 		info.Namespace, parts = parts[1], parts[2:]
 	}
 	info.Resource = parts[0]

@@ -255,6 +255,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *reques
 		default:
 			s.writeError(w, r, methodNotAllowed(q))
 		}
+	case "finalize":
+		if q.info.Verb != "update" {
+			s.writeError(w, r, methodNotAllowed(q))
+			return
+		}
+		s.finalize(w, r, q)
 	case "binding", "eviction":
 		if q.info.Verb != "create" {
 			s.writeError(w, r, methodNotAllowed(q))

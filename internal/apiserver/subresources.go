@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -145,20 +146,33 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, apierrors.NewBadRequest("binding target must name a node"))
 		return
 	}
-	o.subresource = "status"
-	_, _, err = s.updateObject(r.Context(), q.kind, q.info.Namespace, q.info.Name, func(current runtime.Object) (runtime.Object, error) {
-		if current == nil {
-			return nil, apierrors.NewNotFound(q.kind.GroupVersionResource().GroupResource(), q.info.Name)
+	if err := s.bindPod(r.Context(), q, b, o.dryRun); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeObject(w, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
+}
+
+var bindingResource = corev1.SchemeGroupVersion.WithResource("pods/binding").GroupResource()
+
+// bindPod writes the binding straight into the stored pod, as Kubernetes' binding storage does:
+// the pod strategy would refuse a change of spec.nodeName.
+func (s *Server) bindPod(ctx context.Context, q *request, b *corev1.Binding, dryRun bool) error {
+	for {
+		obj, err := s.objects.get(ctx, q.kind, q.info.Namespace, q.info.Name)
+		if err != nil {
+			return err
 		}
-		pod := current.DeepCopyObject().(*corev1.Pod)
-		if pod.DeletionTimestamp != nil {
-			return nil, apierrors.NewConflict(q.kind.GroupVersionResource().GroupResource(), pod.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", pod.Name))
-		}
-		if b.UID != "" && b.UID != pod.UID {
-			return nil, apierrors.NewConflict(q.kind.GroupVersionResource().GroupResource(), pod.Name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
-		}
-		if pod.Spec.NodeName != "" {
-			return nil, apierrors.NewConflict(q.kind.GroupVersionResource().GroupResource(), pod.Name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
+		pod := obj.(*corev1.Pod)
+		switch {
+		case pod.DeletionTimestamp != nil:
+			return apierrors.NewConflict(bindingResource, pod.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", pod.Name))
+		case b.UID != "" && b.UID != pod.UID:
+			return apierrors.NewConflict(bindingResource, pod.Name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
+		case b.ResourceVersion != "" && b.ResourceVersion != pod.ResourceVersion:
+			return apierrors.NewConflict(bindingResource, pod.Name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", b.ResourceVersion, pod.ResourceVersion))
+		case pod.Spec.NodeName != "":
+			return apierrors.NewConflict(bindingResource, pod.Name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
 		}
 		pod.Spec.NodeName = b.Target.Name
 		for k, v := range b.Annotations {
@@ -168,14 +182,14 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, q *request) {
 			pod.Annotations[k] = v
 		}
 		setPodCondition(pod, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now().Rfc3339Copy()})
-		pod.ResourceVersion = ""
-		return pod, nil
-	}, o)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		if dryRun {
+			return nil
+		}
+		err = s.objects.update(ctx, q.kind, pod, revisionOf(obj))
+		if !apierrors.IsConflict(err) {
+			return err
+		}
 	}
-	s.writeObject(w, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
 }
 
 func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
@@ -276,4 +290,39 @@ func tooManyRequests(pdb string) error {
 		Message: fmt.Sprintf("The disruption budget %s needs more healthy pods to allow the eviction.", pdb),
 	})
 	return err
+}
+
+// finalize answers PUT namespaces/{name}/finalize: the namespace controller's way of clearing
+// spec.finalizers once a namespace is empty. The namespace goes when the last one does.
+func (s *Server) finalize(w http.ResponseWriter, r *http.Request, q *request) {
+	o, err := q.writeOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, warnings, err := s.decodeObject(r, q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	want := obj.(*corev1.Namespace)
+	out, _, err := s.updateObject(r.Context(), q.kind, "", q.info.Name, func(current runtime.Object) (runtime.Object, error) {
+		if current == nil {
+			return nil, apierrors.NewNotFound(q.kind.GroupVersionResource().GroupResource(), q.info.Name)
+		}
+		ns := current.DeepCopyObject().(*corev1.Namespace)
+		ns.Spec.Finalizers = want.Spec.Finalizers
+		if want.ResourceVersion == ns.ResourceVersion {
+			ns.ResourceVersion = ""
+		} else {
+			ns.ResourceVersion = want.ResourceVersion
+		}
+		return ns, nil
+	}, o)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addWarnings(w, warnings)
+	s.writeObject(w, http.StatusOK, out, q.kind.GroupVersionKind)
 }

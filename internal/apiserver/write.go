@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/gantryhq/gantry/internal/apiserver/admission"
 	"github.com/gantryhq/gantry/internal/registry"
@@ -184,9 +185,12 @@ func (s *Server) tryUpdate(ctx context.Context, kind *registry.Kind, current, ob
 	}
 
 	kind.Strategy.Default(obj)
-	if o.subresource == "status" {
+	switch o.subresource {
+	case "status":
 		kind.Strategy.PrepareForStatusUpdate(ctx, obj, current)
-	} else {
+	case "finalize":
+		// The caller changed nothing but a namespace's spec.finalizers.
+	default:
 		kind.Strategy.PrepareForUpdate(ctx, obj, current)
 	}
 	a := s.attributes(admission.Update, kind, obj, current, old.GetNamespace(), old.GetName(), o)
@@ -204,17 +208,7 @@ func (s *Server) tryUpdate(ctx context.Context, kind *registry.Kind, current, ob
 
 	// A write that changes nothing is not stored: the resourceVersion stays, and watchers
 	// see no event.
-	newData, err := s.objects.encode(obj)
-	if err != nil {
-		release()
-		return nil, false, err
-	}
-	oldData, err := s.objects.encode(current)
-	if err != nil {
-		release()
-		return nil, false, err
-	}
-	if bytes.Equal(newData, oldData) {
+	if equalStored(s.objects, kind, obj, current) {
 		release()
 		return current, false, nil
 	}
@@ -248,9 +242,14 @@ func (s *Server) tryUpdate(ctx context.Context, kind *registry.Kind, current, ob
 }
 
 func (s *Server) validateUpdate(ctx context.Context, kind *registry.Kind, obj, current runtime.Object, a *admission.Attributes) error {
-	errs := kind.Strategy.ValidateUpdate(ctx, obj, current)
-	if a.Subresource == "status" {
+	var errs field.ErrorList
+	switch a.Subresource {
+	case "status":
 		errs = kind.Strategy.ValidateStatusUpdate(ctx, obj, current)
+	case "finalize":
+		errs = kind.Strategy.Validate(ctx, obj)
+	default:
+		errs = kind.Strategy.ValidateUpdate(ctx, obj, current)
 	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(kind.GroupVersionKind.GroupKind(), a.Name, errs)
@@ -295,7 +294,7 @@ func (s *Server) deleteObject(ctx context.Context, kind *registry.Kind, ns, name
 			return nil, false, err
 		}
 		if marked {
-			if o.dryRun {
+			if o.dryRun || equalStored(s.objects, kind, obj, current) {
 				return obj, false, nil
 			}
 			if err := s.objects.update(ctx, kind, obj, revisionOf(current)); err != nil {
@@ -319,6 +318,17 @@ func (s *Server) deleteObject(ctx context.Context, kind *registry.Kind, ns, name
 		s.releaseAll(ctx, kind, out)
 		return out, true, nil
 	}
+}
+
+// equalStored reports whether a and b are stored alike, so that writing one over the other
+// would change nothing.
+func equalStored(objs *objects, kind *registry.Kind, a, b runtime.Object) bool {
+	da, err := objs.encode(kind, a)
+	if err != nil {
+		return false
+	}
+	db, err := objs.encode(kind, b)
+	return err == nil && bytes.Equal(da, db)
 }
 
 // markForDeletion decides whether obj can go at once. If not, it sets the deletionTimestamp,

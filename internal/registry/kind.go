@@ -38,6 +38,18 @@ type Kind struct {
 	Scale *Scaler
 	// Strategy holds the per-kind rules.
 	Strategy Strategy
+	// Storage is, for a resource served in several versions (or groups), the kind whose
+	// version is stored; every version reads and writes the same objects through it. Nil means
+	// the kind stores itself.
+	Storage *Kind
+}
+
+// StorageKind is the kind whose version is stored for k.
+func (k *Kind) StorageKind() *Kind {
+	if k.Storage != nil {
+		return k.Storage
+	}
+	return k
 }
 
 // GroupVersionResource of the kind.

@@ -18,6 +18,8 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
 )
 
 // Kinds returns every served kind in a stable order: core/v1 first, then one group after the
@@ -37,9 +39,9 @@ func Kinds() []*Kind {
 }
 
 var kinds = sync.OnceValue(func() []*Kind {
-	return []*Kind{
+	return shareStorage([]*Kind{
 		kind(Kind{GroupVersionKind: corev1.SchemeGroupVersion.WithKind("Namespace"), Resource: "namespaces", Singular: "namespace",
-			ShortNames: []string{"ns"}, Subresources: []string{"status"}}, namespaceRules),
+			ShortNames: []string{"ns"}, Subresources: []string{"status", "finalize"}}, namespaceRules),
 		kind(Kind{GroupVersionKind: corev1.SchemeGroupVersion.WithKind("Pod"), Resource: "pods", Singular: "pod", Namespaced: true,
 			ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "binding", "eviction"}}, podRules),
 		kind(Kind{GroupVersionKind: corev1.SchemeGroupVersion.WithKind("Service"), Resource: "services", Singular: "service", Namespaced: true,
@@ -123,8 +125,43 @@ var kinds = sync.OnceValue(func() []*Kind {
 
 		kind(Kind{GroupVersionKind: eventsv1.SchemeGroupVersion.WithKind("Event"), Resource: "events", Singular: "event", Namespaced: true,
 			ShortNames: []string{"ev"}}, eventsV1Rules),
-	}
+	})
 })
+
+// storageVersions maps kinds served in more than one version to the version kept in
+// storage, as kube-apiserver stores them: HPAs as autoscaling/v2, events.k8s.io events as core
+// v1 events (the two groups are one resource).
+var storageVersions = map[schema.GroupVersionKind]schema.GroupVersionKind{
+	autoscalingv1.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"): autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"),
+	eventsv1.SchemeGroupVersion.WithKind("Event"):                        corev1.SchemeGroupVersion.WithKind("Event"),
+}
+
+func shareStorage(ks []*Kind) []*Kind {
+	byGVK := map[schema.GroupVersionKind]*Kind{}
+	for _, k := range ks {
+		byGVK[k.GroupVersionKind] = k
+	}
+	for from, to := range storageVersions {
+		byGVK[from].Storage = byGVK[to]
+	}
+	return ks
+}
+
+// Convert converts obj, a versioned object, to the version of kind to, through Kubernetes'
+// internal types.
+func Convert(obj runtime.Object, to schema.GroupVersionKind) (runtime.Object, error) {
+	from := obj.GetObjectKind().GroupVersionKind()
+	internal, err := legacyscheme.Scheme.ConvertToVersion(obj, schema.GroupVersion{Group: from.Group, Version: runtime.APIVersionInternal})
+	if err != nil {
+		return nil, fmt.Errorf("convert %s to internal: %w", from, err)
+	}
+	out, err := legacyscheme.Scheme.ConvertToVersion(internal, to.GroupVersion())
+	if err != nil {
+		return nil, fmt.Errorf("convert %s to %s: %w", from, to, err)
+	}
+	out.GetObjectKind().SetGroupVersionKind(to)
+	return out, nil
+}
 
 // kind completes k with New, NewList and the strategy built from r. V must be the type
 // Scheme registers for k.GroupVersionKind, and Scheme must know its list.
