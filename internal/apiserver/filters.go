@@ -47,9 +47,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if !ok {
 			user = anonymous
 		}
-		ctx := context.WithValue(r.Context(), userKey, user)
-		ctx = context.WithValue(ctx, infoKey, parseRequestInfo(r))
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, user)))
 	})
 }
 

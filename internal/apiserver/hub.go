@@ -114,7 +114,7 @@ func startHub(ctx context.Context, kind *registry.Kind, objs *objects, onStop fu
 
 func (h *hub) run(events <-chan storage.Event) error {
 	for ev := range events {
-		c, err := h.decode(ev)
+		c, err := h.objects.decodeChange(h.kind, ev)
 		if err != nil {
 			return err
 		}
@@ -123,17 +123,18 @@ func (h *hub) run(events <-chan storage.Event) error {
 	return errors.New("storage watch ended")
 }
 
-func (h *hub) decode(ev storage.Event) (*change, error) {
+// decodeChange decodes a storage event into a change of kind.
+func (o *objects) decodeChange(kind *registry.Kind, ev storage.Event) (*change, error) {
 	if ev.Type == storage.EventError {
 		return nil, ev.Err
 	}
-	obj, err := h.objects.decode(h.kind, ev.KV.Value, ev.KV.ModRevision)
+	obj, err := o.decode(kind, ev.KV.Value, ev.KV.ModRevision)
 	if err != nil {
 		return nil, err
 	}
 	c := &change{obj: obj, rev: ev.KV.ModRevision, deleted: ev.Type == storage.EventDelete}
 	if ev.Type == storage.EventPut && !ev.Created && ev.PrevValue != nil {
-		if c.prev, err = h.objects.decode(h.kind, ev.PrevValue, ev.KV.ModRevision); err != nil {
+		if c.prev, err = o.decode(kind, ev.PrevValue, ev.KV.ModRevision); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -62,8 +63,8 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
 		info := parseRequestInfo(r)
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), infoKey, info)))
 		verb := info.Verb
 		if !info.IsResource {
 			verb = r.Method

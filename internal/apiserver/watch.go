@@ -200,8 +200,7 @@ func (wt *watcher) sendStored(ev storage.Event) bool {
 		s := status.Status()
 		return wt.writeEvent(watch.Error, wt.encode(&s))
 	}
-	h := &hub{kind: wt.q.kind, objects: wt.s.objects}
-	c, err := h.decode(ev)
+	c, err := wt.s.objects.decodeChange(wt.q.kind, ev)
 	if err != nil {
 		return false
 	}
