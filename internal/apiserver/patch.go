@@ -73,16 +73,6 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	fv, err := parseFieldValidation(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	pt := types.PatchType(mediaType(r))
 	force := isTrue(r.URL.Query(), "force")
 	if force && !o.apply {
@@ -97,7 +87,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, q *request) {
 			if live == nil {
 				live = newLive(q.kind, q.info.Namespace, q.info.Name)
 			}
-			obj, err := s.fields.apply(q.kind, o, live.DeepCopyObject(), body, fv, force)
+			obj, err := s.fields.apply(q.kind, o, live.DeepCopyObject(), o.body, o.validation, force)
 			if err != nil {
 				return nil, err
 			}
@@ -110,12 +100,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, q *request) {
 		if err != nil {
 			return nil, err
 		}
-		patched, err := applyPatch(pt, doc, body, q.kind.New())
+		patched, err := applyPatch(pt, doc, o.body, q.kind.New())
 		if err != nil {
 			return nil, err
 		}
 		obj := q.kind.New()
-		if warnings, err = s.codecs.decode(patched, runtime.ContentTypeJSON, q.kind.GroupVersionKind, obj, fv); err != nil {
+		if warnings, err = s.codecs.decode(patched, runtime.ContentTypeJSON, q.kind.GroupVersionKind, obj, o.validation); err != nil {
 			return nil, err
 		}
 		return obj, keepIdentity(q, obj, current)

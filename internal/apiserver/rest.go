@@ -36,6 +36,12 @@ func (q *request) writeOptions(r *http.Request) (writeOptions, error) {
 	if o.manager, err = fieldManagerName(r, o.apply); err != nil {
 		return o, err
 	}
+	if o.validation, err = parseFieldValidation(r); err != nil {
+		return o, err
+	}
+	if o.body, err = readBody(r); err != nil {
+		return o, err
+	}
 	for _, v := range r.URL.Query()["dryRun"] {
 		if v != metav1.DryRunAll {
 			return o, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q, supported values: All", v))
@@ -287,7 +293,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	obj, warnings, err := s.decodeObject(r, q)
+	obj, warnings, err := s.decodeObject(r, q, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -303,17 +309,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, q *request) {
 
 // decodeObject reads the body as an object of the request's kind and checks that its
 // namespace (and name, for requests on one object) agree with the URL.
-func (s *Server) decodeObject(r *http.Request, q *request) (runtime.Object, []string, error) {
-	fv, err := parseFieldValidation(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return nil, nil, err
-	}
+func (s *Server) decodeObject(r *http.Request, q *request, o writeOptions) (runtime.Object, []string, error) {
 	obj := q.kind.New()
-	warnings, err := s.codecs.decode(body, mediaType(r), q.kind.GroupVersionKind, obj, fv)
+	warnings, err := s.codecs.decode(o.body, mediaType(r), q.kind.GroupVersionKind, obj, o.validation)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -351,7 +349,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	obj, warnings, err := s.decodeObject(r, q)
+	obj, warnings, err := s.decodeObject(r, q, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -378,7 +376,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	opts, err := s.deleteOptions(r, q.kind.GroupVersionKind.GroupVersion())
+	opts, err := s.deleteOptions(r, o.body, q.kind.GroupVersionKind.GroupVersion())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -415,12 +413,8 @@ func returnsDeletedObject(kind *registry.Kind) bool {
 }
 
 // deleteOptions reads DeleteOptions from the body (JSON or protobuf) and the query.
-func (s *Server) deleteOptions(r *http.Request, gv schema.GroupVersion) (*metav1.DeleteOptions, error) {
+func (s *Server) deleteOptions(r *http.Request, body []byte, gv schema.GroupVersion) (*metav1.DeleteOptions, error) {
 	opts := &metav1.DeleteOptions{}
-	body, err := readBody(r)
-	if err != nil {
-		return nil, err
-	}
 	switch {
 	case len(body) == 0:
 	case mediaType(r) == runtime.ContentTypeJSON:
@@ -476,7 +470,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *req
 		s.writeError(w, r, err)
 		return
 	}
-	opts, err := s.deleteOptions(r, q.kind.GroupVersionKind.GroupVersion())
+	opts, err := s.deleteOptions(r, o.body, q.kind.GroupVersionKind.GroupVersion())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -45,16 +45,6 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	fv, err := parseFieldValidation(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var warnings []string
 	out, _, err := s.updateObject(r.Context(), q.kind, q.info.Namespace, q.info.Name, func(current runtime.Object) (runtime.Object, error) {
 		if current == nil {
@@ -64,20 +54,20 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request, q *request) {
 		if err != nil {
 			return nil, err
 		}
-		data := body
+		data := o.body
 		media := mediaType(r)
 		if q.info.Verb == "patch" {
 			doc, err := s.toJSON(cur, scaleGVK)
 			if err != nil {
 				return nil, err
 			}
-			if data, err = applyPatch(types.PatchType(media), doc, body, &autoscalingv1.Scale{}); err != nil {
+			if data, err = applyPatch(types.PatchType(media), doc, o.body, &autoscalingv1.Scale{}); err != nil {
 				return nil, err
 			}
 			media = runtime.ContentTypeJSON
 		}
 		want := &autoscalingv1.Scale{}
-		if warnings, err = s.codecs.decode(data, media, scaleGVK, want, fv); err != nil {
+		if warnings, err = s.codecs.decode(data, media, scaleGVK, want, o.validation); err != nil {
 			return nil, err
 		}
 		if want.Name != q.info.Name {
@@ -124,13 +114,8 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	b := &corev1.Binding{}
-	if _, err := s.codecs.decode(body, mediaType(r), bindingGVK, b, validationIgnore); err != nil {
+	if _, err := s.codecs.decode(o.body, mediaType(r), bindingGVK, b, validationIgnore); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -209,13 +194,8 @@ func (s *Server) evict(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	ev := &policyv1.Eviction{}
-	if _, err := s.codecs.decode(body, mediaType(r), evictionGVK, ev, validationIgnore); err != nil {
+	if _, err := s.codecs.decode(o.body, mediaType(r), evictionGVK, ev, validationIgnore); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -300,7 +280,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	obj, warnings, err := s.decodeObject(r, q)
+	obj, warnings, err := s.decodeObject(r, q, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -29,6 +29,9 @@ type writeOptions struct {
 	// apply, whose field ownership the apply itself records.
 	manager string
 	apply   bool
+	// validation and body are the request's fieldValidation and body.
+	validation fieldValidation
+	body       []byte
 }
 
 type userInfo struct {
