@@ -145,8 +145,12 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 			SessionAffinity: corev1.ServiceAffinityNone,
 		},
 	}
-	if _, err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create kubernetes service: %w", err)
+	if _, err := s.objects.get(ctx, svcKind, "default", "kubernetes"); apierrors.IsNotFound(err) {
+		if _, err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create kubernetes service: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("read kubernetes service: %w", err)
 	}
 	s.ready.Store(true)
 	return nil

@@ -54,6 +54,9 @@ func (s *Server) allocate(ctx context.Context, kind *registry.Kind, obj, old run
 	var prev *corev1.Service
 	if old != nil {
 		prev = old.(*corev1.Service)
+	} else if _, err := s.objects.get(ctx, kind, svc.Namespace, svc.Name); err == nil {
+		// A duplicate create must fail as a duplicate, not as a taken cluster IP.
+		return nil, apierrors.NewAlreadyExists(kind.GroupVersionResource().GroupResource(), svc.Name)
 	}
 	var claimed []string
 	undo := func() {

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package bench
+
+import (
+	"errors"
+	"fmt"
+)
+
+// processMemory is only implemented on Linux, where /proc has it.
+func processMemory(pid int) (rss, peak int64, err error) {
+	return 0, 0, fmt.Errorf("memory of process %d: %w", pid, errors.ErrUnsupported)
+}

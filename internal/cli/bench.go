@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantryhq/gantry/internal/bench"
+)
+
+func newBenchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Gantry",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newBenchAPICommand())
+	return cmd
+}
+
+func newBenchAPICommand() *cobra.Command {
+	var opts bench.APIOptions
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Measure the API server: start-up, memory, pod creates, LIST and watch delivery",
+		Long: `Starts a gantry server on a temporary data directory (or measures the one --kubeconfig
+points at), creates pods, lists them and updates one while many clients watch, and prints
+the figures. It judges none of them: compare figures taken on the same machine.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return bench.API(ctx, os.Stdout, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Pods, "pods", 10000, "number of pods to create")
+	f.IntVar(&opts.Clients, "clients", 8, "number of concurrent clients creating pods")
+	f.IntVar(&opts.Watchers, "watchers", 100, "number of watches that receive each update")
+	f.IntVar(&opts.Updates, "updates", 100, "number of measured updates the watchers receive")
+	f.StringVar(&opts.DataDir, "data-dir", "", "data directory of the server to start (default: a new temporary directory, removed afterwards)")
+	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "measure the running server this kubeconfig points at instead of starting one")
+	return cmd
+}
