@@ -32,6 +32,9 @@ type watcher struct {
 	table   *tableOptions
 	partial bool
 	first   bool
+	// start is the revision the watch starts after: changes up to it are not sent, even when
+	// the hub delivers them after the initial list that already held them.
+	start int64
 	// rev is the revision of the last event sent.
 	rev int64
 }
@@ -114,7 +117,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 
-	wt.rev = start
+	wt.start, wt.rev = start, start
 	for _, obj := range snapshot {
 		if !wt.send(watch.Added, obj, nil) {
 			return
@@ -182,6 +185,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
 }
 
 func (wt *watcher) sendChange(c *change) bool {
+	if c.rev <= wt.start {
+		return true
+	}
 	typ, ok := c.eventFor(wt.match)
 	if !ok {
 		return true

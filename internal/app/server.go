@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/version"
@@ -67,7 +68,12 @@ type Server struct {
 
 	etcd *etcd.Server
 	http *http.Server
-	done chan error
+	// done receives the reason the server stopped, once it has fully stopped.
+	done     chan error
+	stopOnce sync.Once
+	// stopLoops ends the control loops; loops waits for them.
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
 }
 
 // StartServer starts etcd and the API server and returns once the API is ready. Cancel ctx
@@ -149,16 +155,23 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(slog.Default().With("component", "http").Handler(), slog.LevelDebug),
 	}
 	s.http.RegisterOnShutdown(stopWatches)
+	// Bootstrap runs before the first request is served: its repair of service allocations
+	// must not race with creates.
+	if err := api.Bootstrap(ctx); err != nil {
+		stopWatches()
+		return fail(fmt.Errorf("bootstrap: %w", err))
+	}
 	go func() {
 		err := s.http.ServeTLS(ln, "", "")
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
+		s.Stop()
 		s.done <- err
 	}()
-	if err := api.Bootstrap(ctx); err != nil {
+	if err := s.startControlLoops(ctx, cluster, url); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("bootstrap: %w", err)
+		return nil, err
 	}
 	slog.Info("gantry server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	go func() {
@@ -168,15 +181,49 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
-// Stop shuts the server down: in-flight requests get a few seconds, then etcd closes.
-func (s *Server) Stop() {
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.http.Shutdown(shutdown)
-	s.etcd.Close()
+// startControlLoops runs the controllers while this server holds their lease.
+func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string) error {
+	cfg, err := loopbackConfig(cluster, url, "system:gantry-controllers")
+	if err != nil {
+		return err
+	}
+	ctx, s.stopLoops = context.WithCancel(ctx)
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		err := leaderElected(ctx, cfg, "gantry-controllers", func(ctx context.Context) {
+			if err := runControllers(ctx, cfg, cluster.CA.CertPEM); err != nil {
+				slog.Error("controllers stopped", "err", err)
+			}
+		})
+		if err != nil {
+			slog.Error("leader election", "err", err)
+		}
+	}()
+	return nil
 }
 
-// Wait blocks until the server has stopped and returns why.
+// Stop shuts the server down: the control loops end, in-flight requests get a few seconds,
+// then etcd closes.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		if s.stopLoops != nil {
+			s.stopLoops()
+			s.loops.Wait()
+		}
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.http.Shutdown(shutdown); err != nil {
+			slog.Warn("shutdown: requests still running were cut off", "err", err)
+		}
+		if err := s.etcd.Close(); err != nil {
+			slog.Warn("close etcd", "err", err)
+		}
+	})
+}
+
+// Wait blocks until the server has fully stopped (requests drained, etcd closed) and returns
+// why it stopped: nil after Stop or the end of its context.
 func (s *Server) Wait() error {
 	return <-s.done
 }

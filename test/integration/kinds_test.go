@@ -776,12 +776,13 @@ func TestTypedClientsEveryKind(t *testing.T) {
 	t.Run("limit and continue", func(t *testing.T) {
 		const ns = "pages"
 		createNamespace(t, c, ns)
-		cms := c.client.CoreV1().ConfigMaps(ns)
+		// Secrets: no controller adds any to a new namespace (configmaps get kube-root-ca.crt).
+		cms := c.client.CoreV1().Secrets(ns)
 		var want []string
 		for i := 0; i < 25; i++ {
 			name := fmt.Sprintf("cm-%02d", i)
 			want = append(want, name)
-			if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			if _, err := cms.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -796,7 +797,7 @@ func TestTypedClientsEveryKind(t *testing.T) {
 			if page == 0 {
 				rv = list.ResourceVersion
 				// Lists go on at the first page's revision: this one is in no page.
-				if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm-zz"}}, metav1.CreateOptions{}); err != nil {
+				if _, err := cms.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cm-zz"}}, metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // NamespaceGetter reads a namespace; it returns a NotFound API error for a missing one.
@@ -42,8 +43,15 @@ func (p *NamespaceLifecycle) Validate(ctx context.Context, a *Attributes) error 
 		return err
 	}
 	if ns.Status.Phase == corev1.NamespaceTerminating && a.Kind.Kind != "Event" && a.Subresource == "" {
-		return apierrors.NewForbidden(a.Resource.GroupResource(), a.Name,
+		err := apierrors.NewForbidden(a.Resource.GroupResource(), a.Name,
 			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", a.Namespace))
+		// Controllers recognise this refusal by its cause, as in Kubernetes.
+		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type:    corev1.NamespaceTerminatingCause,
+			Message: fmt.Sprintf("namespace %s is being terminated", a.Namespace),
+			Field:   "metadata.namespace",
+		})
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,68 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
+	"github.com/gantryhq/gantry/internal/controllers/namespace"
+	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
+	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
+)
+
+// runnable is a long-running part: it works until ctx is done.
+type runnable interface {
+	Run(ctx context.Context) error
+}
+
+// runControllers builds every controller over one shared informer factory and runs them until
+// ctx is done. It runs only while this server leads.
+func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	controllers := map[string]runnable{
+		"garbagecollector": garbagecollector.New(client.Discovery(), meta),
+		"namespace":        namespace.New(client, meta, factory),
+		"serviceaccount":   serviceaccount.New(client, factory),
+		"rootcacert":       rootcacert.New(client, factory, caPEM),
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	return runAll(ctx, controllers)
+}
+
+// runAll runs every part until ctx is done or one of them fails.
+func runAll(ctx context.Context, parts map[string]runnable) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parts))
+	for name, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+				slog.Error("control loop failed", "name", name, "err", err)
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
