@@ -176,7 +176,7 @@ func decodeContinue(s, keyPrefix string) (*continueToken, error) {
 	if err == nil {
 		err = json.Unmarshal(data, &t)
 	}
-	if err != nil || t.Rev <= 0 || !strings.HasPrefix(t.After, keyPrefix) {
+	if err != nil || t.Rev == 0 || t.Rev < -1 || !strings.HasPrefix(t.After, keyPrefix) {
 		return nil, apierrors.NewBadRequest("invalid continue token: it does not come from a list of this resource")
 	}
 	return &t, nil
@@ -188,7 +188,8 @@ func (s *Server) listObjects(r *http.Request, q *request, o *listOptions) ([]run
 	keyPrefix := prefix(q.kind, q.info.Namespace)
 	opts := storage.ListOptions{}
 	if o.cont != nil {
-		opts.Revision, opts.After = o.cont.Rev, o.cont.After
+		// Revision -1 marks a token handed out with a 410: it goes on at the latest state.
+		opts.Revision, opts.After = max(o.cont.Rev, 0), o.cont.After
 	} else if o.rvMatch == metav1.ResourceVersionMatchExact {
 		opts.Revision, _ = strconv.ParseInt(o.rv, 10, 64)
 	}
@@ -207,7 +208,11 @@ func (s *Server) listObjects(r *http.Request, q *request, o *listOptions) ([]run
 		page, err := s.objects.store.List(ctx, keyPrefix, opts)
 		if err != nil {
 			if o.cont != nil && apierrors.IsResourceExpired(apiError(q.kind, "", err)) {
-				return nil, nil, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+				// As kube-apiserver does, offer a token that goes on from the same key at the
+				// latest revision, for clients that accept an inconsistent list.
+				expired := apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+				expired.ErrStatus.ListMeta.Continue = encodeContinue(-1, opts.After)
+				return nil, nil, expired
 			}
 			return nil, nil, apiError(q.kind, "", err)
 		}
