@@ -1,0 +1,205 @@
+package simulate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+)
+
+// A simulated pod's life, decided by nextStep from the pod and the clock alone:
+//
+//	seen bound to a node ──PodStartDelay──▶ Running, Ready ──JobDuration──▶ Succeeded (Job pods only)
+//	deletionTimestamp set, in any phase ──▶ deleted with grace period 0
+//
+// Pods owned by a Job complete; all others run until deleted.
+
+// action is what the agent does next for a pod.
+type action int
+
+const (
+	// actNone: nothing, until the pod changes.
+	actNone action = iota
+	// actWait: nothing yet; look again after step.after.
+	actWait
+	// actStart: write the status of a started pod (startedPod).
+	actStart
+	// actComplete: write the status of a pod whose containers exited 0 (completedPod).
+	actComplete
+	// actDelete: delete the pod with grace period 0, its containers being "stopped".
+	actDelete
+)
+
+func (a action) String() string {
+	return [...]string{"none", "wait", "start", "complete", "delete"}[a]
+}
+
+type step struct {
+	action action
+	after  time.Duration
+}
+
+// podTimes is what the agent remembers of a pod: when it first saw it bound to one of its
+// nodes, and when it started it (zero if not by this process).
+type podTimes struct {
+	seen, started time.Time
+}
+
+// nextStep decides what to do with pod at now.
+func nextStep(pod *corev1.Pod, t podTimes, now time.Time, o *Options) step {
+	switch {
+	case pod.DeletionTimestamp != nil:
+		return step{action: actDelete}
+	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
+		return step{}
+	case pod.Status.Phase != corev1.PodRunning:
+		if d := t.seen.Add(o.PodStartDelay).Sub(now); d > 0 {
+			return step{action: actWait, after: d}
+		}
+		return step{action: actStart}
+	case ownedByJob(pod):
+		started := t.started
+		if started.IsZero() && pod.Status.StartTime != nil {
+			started = pod.Status.StartTime.Time
+		}
+		if d := started.Add(o.JobDuration).Sub(now); d > 0 {
+			return step{action: actWait, after: d}
+		}
+		return step{action: actComplete}
+	}
+	return step{}
+}
+
+// ownedByJob reports whether a batch Job owns pod.
+func ownedByJob(pod *corev1.Pod) bool {
+	for _, ref := range pod.OwnerReferences {
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err == nil && ref.Kind == "Job" && gv.Group == batchv1.GroupName {
+			return true
+		}
+	}
+	return false
+}
+
+// startedPod is pod, Running and Ready at now on the node at hostIP with address podIP: every
+// container running and ready, every init container completed (sidecars running).
+func startedPod(pod *corev1.Pod, now metav1.Time, hostIP, podIP string) *corev1.Pod {
+	p := pod.DeepCopy()
+	s := &p.Status
+	s.Phase = corev1.PodRunning
+	s.Reason, s.Message = "", ""
+	s.HostIP, s.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
+	s.PodIP, s.PodIPs = podIP, []corev1.PodIP{{IP: podIP}}
+	if s.StartTime == nil {
+		s.StartTime = &now
+	}
+	s.ObservedGeneration = p.Generation
+
+	s.InitContainerStatuses = nil
+	for _, c := range p.Spec.InitContainers {
+		cs := containerStatus(p, c)
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: now}
+			cs.Ready, cs.Started = true, ptr.To(true)
+		} else {
+			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now, ContainerID: cs.ContainerID}
+			cs.Ready, cs.Started = true, ptr.To(false)
+		}
+		s.InitContainerStatuses = append(s.InitContainerStatuses, cs)
+	}
+	s.ContainerStatuses = nil
+	for _, c := range p.Spec.Containers {
+		cs := containerStatus(p, c)
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: now}
+		cs.Ready, cs.Started = true, ptr.To(true)
+		s.ContainerStatuses = append(s.ContainerStatuses, cs)
+	}
+
+	setPodCondition(p, corev1.PodScheduled, corev1.ConditionTrue, "", now, true)
+	setPodCondition(p, corev1.PodReadyToStartContainers, corev1.ConditionTrue, "", now, false)
+	setPodCondition(p, corev1.PodInitialized, corev1.ConditionTrue, "", now, false)
+	setPodCondition(p, corev1.ContainersReady, corev1.ConditionTrue, "", now, false)
+	setPodCondition(p, corev1.PodReady, corev1.ConditionTrue, "", now, false)
+	return p
+}
+
+// completedPod is pod, Succeeded at now: every container (sidecars too) terminated with exit
+// code 0.
+func completedPod(pod *corev1.Pod, now metav1.Time) *corev1.Pod {
+	p := pod.DeepCopy()
+	s := &p.Status
+	s.Phase = corev1.PodSucceeded
+	s.ObservedGeneration = p.Generation
+	terminate := func(statuses []corev1.ContainerStatus, containers []corev1.Container) []corev1.ContainerStatus {
+		out := make([]corev1.ContainerStatus, 0, len(containers))
+		for _, c := range containers {
+			cs := containerStatus(p, c)
+			started := now
+			for _, old := range statuses {
+				if old.Name != c.Name {
+					continue
+				}
+				switch {
+				case old.State.Terminated != nil:
+					started = old.State.Terminated.StartedAt
+				case old.State.Running != nil:
+					started = old.State.Running.StartedAt
+				}
+			}
+			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: started, FinishedAt: now, ContainerID: cs.ContainerID}
+			cs.Ready, cs.Started = false, ptr.To(false)
+			out = append(out, cs)
+		}
+		return out
+	}
+	s.InitContainerStatuses = terminate(s.InitContainerStatuses, p.Spec.InitContainers)
+	s.ContainerStatuses = terminate(s.ContainerStatuses, p.Spec.Containers)
+
+	setPodCondition(p, corev1.PodReadyToStartContainers, corev1.ConditionFalse, "", now, false)
+	setPodCondition(p, corev1.PodInitialized, corev1.ConditionTrue, "PodCompleted", now, false)
+	setPodCondition(p, corev1.ContainersReady, corev1.ConditionFalse, "PodCompleted", now, false)
+	setPodCondition(p, corev1.PodReady, corev1.ConditionFalse, "PodCompleted", now, false)
+	return p
+}
+
+// containerStatus is the identity part of container c's status in pod: name, image and
+// made-up (stable) image and container IDs.
+func containerStatus(pod *corev1.Pod, c corev1.Container) corev1.ContainerStatus {
+	return corev1.ContainerStatus{
+		Name:        c.Name,
+		Image:       c.Image,
+		ImageID:     "sha256:" + hash(c.Image),
+		ContainerID: "simulated://" + hash(string(pod.UID)+"/"+c.Name),
+	}
+}
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// setPodCondition sets condition t of pod to status at now. lastTransitionTime stays when
+// the status does not change; onlyIfMissing leaves an existing condition alone.
+func setPodCondition(pod *corev1.Pod, t corev1.PodConditionType, status corev1.ConditionStatus, reason string, now metav1.Time, onlyIfMissing bool) {
+	want := corev1.PodCondition{Type: t, Status: status, Reason: reason, LastTransitionTime: now, ObservedGeneration: pod.Generation}
+	for i := range pod.Status.Conditions {
+		c := &pod.Status.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if onlyIfMissing {
+			return
+		}
+		if c.Status == status {
+			want.LastTransitionTime = c.LastTransitionTime
+		}
+		*c = want
+		return
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, want)
+}
