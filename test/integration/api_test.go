@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 )
 
@@ -384,5 +385,42 @@ func TestExpiredContinue(t *testing.T) {
 	// The inconsistent remainder includes what was created after the first page.
 	if fmt.Sprint(rest) != "[s2 s3 s4 s5 s9]" {
 		t.Errorf("remainder = %v, want [s2 s3 s4 s5 s9]", rest)
+	}
+}
+
+// warningCollector records the Warning headers the server sends.
+type warningCollector struct{ got []string }
+
+func (w *warningCollector) HandleWarningHeader(code int, agent, text string) {
+	w.got = append(w.got, text)
+}
+
+// TestFieldValidationWarn checks that fieldValidation=Warn accepts an unknown field and says so
+// in a Warning header, and that Ignore drops it silently.
+func TestFieldValidationWarn(t *testing.T) {
+	c := startCluster(t)
+	warnings := &warningCollector{}
+	cfg := rest.CopyConfig(c.config)
+	cfg.WarningHandler = warnings
+	rc, err := restClient(&cluster{t: t, config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w"},"bogus":1}`)
+	if err := rc.Post().AbsPath("/api/v1/namespaces/default/configmaps").Param("fieldValidation", "Warn").
+		SetHeader("Content-Type", "application/json").Body(body).Do(context.Background()).Error(); err != nil {
+		t.Fatalf("Warn: %v", err)
+	}
+	if len(warnings.got) != 1 || !strings.Contains(warnings.got[0], `unknown field "bogus"`) {
+		t.Errorf("warnings = %q, want one about the unknown field", warnings.got)
+	}
+	warnings.got = nil
+	body = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"i"},"bogus":1}`)
+	if err := rc.Post().AbsPath("/api/v1/namespaces/default/configmaps").Param("fieldValidation", "Ignore").
+		SetHeader("Content-Type", "application/json").Body(body).Do(context.Background()).Error(); err != nil {
+		t.Fatalf("Ignore: %v", err)
+	}
+	if len(warnings.got) != 0 {
+		t.Errorf("Ignore sent warnings %q", warnings.got)
 	}
 }
