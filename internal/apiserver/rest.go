@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -264,6 +265,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeObject(w, http.StatusOK, partialList(items, lm), partialMetadataListGVK)
 		return
 	}
+	listGVK := q.kind.GroupVersionKind
+	listGVK.Kind += "List"
+	if _, ok := tableRequested(r); !ok {
+		s.writeListJSON(w, listGVK, lm, items)
+		return
+	}
 	list := q.kind.NewList()
 	if err := meta.SetList(list, items); err != nil {
 		s.writeError(w, r, err)
@@ -273,18 +280,33 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 	la.SetResourceVersion(lm.ResourceVersion)
 	la.SetContinue(lm.Continue)
 	la.SetRemainingItemCount(lm.RemainingItemCount)
-	listGVK := q.kind.GroupVersionKind
-	listGVK.Kind += "List"
-	if t, ok := tableRequested(r); ok {
-		table, err := s.table(r, q.kind, list, t)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeObject(w, http.StatusOK, table, tableGVK)
+	t, _ := tableRequested(r)
+	table, err := s.table(r, q.kind, list, t)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, http.StatusOK, list, listGVK)
+	s.writeObject(w, http.StatusOK, table, tableGVK)
+}
+
+// writeListJSON streams a list item by item, so that a large list is never held as one
+// encoded buffer.
+func (s *Server) writeListJSON(w http.ResponseWriter, gvk schema.GroupVersionKind, lm *metav1.ListMeta, items []runtime.Object) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	meta, _ := json.Marshal(lm)
+	fmt.Fprintf(bw, `{"kind":%q,"apiVersion":%q,"metadata":%s,"items":[`, gvk.Kind, gvk.GroupVersion().String(), meta)
+	for i, item := range items {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := s.codecs.json.Encode(item, bw); err != nil {
+			return
+		}
+	}
+	bw.WriteString("]}\n")
+	bw.Flush()
 }
 
 // create answers POST on a collection.
