@@ -15,6 +15,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
+	"github.com/gantryhq/gantry/internal/scheduler"
 )
 
 // runnable is a long-running part: it works until ctx is done.
@@ -43,6 +44,19 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	return runAll(ctx, controllers)
+}
+
+// runScheduler runs the scheduler until ctx is done.
+func runScheduler(ctx context.Context, cfg *rest.Config) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	s := scheduler.New(client, factory, scheduler.Options{})
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	return s.Run(ctx)
 }
 
 // runAll runs every part until ctx is done or one of them fails.

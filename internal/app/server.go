@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/internal/apiserver"
 	"github.com/gantryhq/gantry/internal/apiserver/openapi"
@@ -46,6 +47,9 @@ type ServerConfig struct {
 	ClusterCIDR   string
 	ClusterDomain string
 	DisableAgent  bool
+	// DisableScheduler leaves pods to a scheduler run elsewhere (tests, side-by-side
+	// measurements with another scheduler).
+	DisableScheduler bool
 }
 
 // DefaultServerConfig has the defaults of DESIGN.md.
@@ -169,7 +173,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		s.Stop()
 		s.done <- err
 	}()
-	if err := s.startControlLoops(ctx, cluster, url); err != nil {
+	if err := s.startControlLoops(ctx, cluster, url, cfg.DisableScheduler); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -182,25 +186,37 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 }
 
 // startControlLoops runs the controllers while this server holds their lease.
-func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string) error {
+func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string, disableScheduler bool) error {
 	cfg, err := loopbackConfig(cluster, url, "system:gantry-controllers")
 	if err != nil {
 		return err
 	}
 	ctx, s.stopLoops = context.WithCancel(ctx)
+	s.leading(ctx, cfg, "gantry-controllers", func(ctx context.Context) error {
+		return runControllers(ctx, cfg, cluster.CA.CertPEM)
+	})
+	if !disableScheduler {
+		s.leading(ctx, cfg, "gantry-scheduler", func(ctx context.Context) error {
+			return runScheduler(ctx, cfg)
+		})
+	}
+	return nil
+}
+
+// leading runs fn in the background whenever this server holds the Lease name.
+func (s *Server) leading(ctx context.Context, cfg *rest.Config, name string, fn func(ctx context.Context) error) {
 	s.loops.Add(1)
 	go func() {
 		defer s.loops.Done()
-		err := leaderElected(ctx, cfg, "gantry-controllers", func(ctx context.Context) {
-			if err := runControllers(ctx, cfg, cluster.CA.CertPEM); err != nil {
-				slog.Error("controllers stopped", "err", err)
+		err := leaderElected(ctx, cfg, name, func(ctx context.Context) {
+			if err := fn(ctx); err != nil {
+				slog.Error("control loop stopped", "lease", name, "err", err)
 			}
 		})
 		if err != nil {
-			slog.Error("leader election", "err", err)
+			slog.Error("leader election", "lease", name, "err", err)
 		}
 	}()
-	return nil
 }
 
 // Stop shuts the server down: the control loops end, in-flight requests get a few seconds,

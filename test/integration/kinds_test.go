@@ -97,8 +97,10 @@ func testMeta(ns, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{testLabel: name}}
 }
 
+// testPodSpec names a scheduler no one runs: these tests bind pods themselves, and the
+// server's scheduler must not add its events and conditions to what they check.
 func testPodSpec(restart corev1.RestartPolicy) corev1.PodSpec {
-	return corev1.PodSpec{RestartPolicy: restart, Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}
+	return corev1.PodSpec{RestartPolicy: restart, SchedulerName: "test-binds-itself", Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}
 }
 
 func testTemplate(app string, restart corev1.RestartPolicy) corev1.PodTemplateSpec {
