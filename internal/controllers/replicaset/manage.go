@@ -1,0 +1,142 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// burst caps the pods created or deleted in one reconcile, as upstream does.
+const burst = 500
+
+// manage creates or deletes pods so that rs has spec.replicas of them.
+func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods []*corev1.Pod) error {
+	want := int(1)
+	if rs.Spec.Replicas != nil {
+		want = int(*rs.Spec.Replicas)
+	}
+	diff := len(pods) - want
+	switch {
+	case diff < 0:
+		n := min(-diff, burst)
+		c.exp.expect(key, n, nil)
+		created, err := slowStart(n, func() error { return c.createPod(ctx, rs) })
+		// Creates that were never made will never be observed.
+		for range n - created {
+			c.exp.created(key)
+		}
+		if created > 0 {
+			c.log.Debug("created pods", "replicaset", key, "count", created)
+		}
+		return err
+	case diff > 0:
+		n := min(diff, burst)
+		victims := append([]*corev1.Pod(nil), pods...)
+		deletionOrder(victims)
+		victims = victims[:n]
+		uids := make([]string, len(victims))
+		for i, p := range victims {
+			uids[i] = string(p.UID)
+		}
+		c.exp.expect(key, 0, uids)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		for _, p := range victims {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				uid := p.UID
+				err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+				if err == nil {
+					return
+				}
+				// Not deleted, so never observed as deleted.
+				c.exp.deleted(key, string(uid))
+				if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+					return
+				}
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		c.log.Debug("deleted pods", "replicaset", key, "count", n-len(errs))
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// slowStart calls fn count times in batches of 1, 2, 4, ..., running each batch in parallel
+// and stopping after the first batch with a failure. It returns how many calls succeeded.
+func slowStart(count int, fn func() error) (int, error) {
+	done := 0
+	for batch := 1; done < count; batch *= 2 {
+		batch = min(batch, count-done)
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			ok       int
+			firstErr error
+		)
+		for range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := fn()
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					ok++
+				} else if firstErr == nil {
+					firstErr = err
+				}
+			}()
+		}
+		wg.Wait()
+		done += ok
+		if firstErr != nil {
+			return done, firstErr
+		}
+	}
+	return done, nil
+}
+
+// createPod creates one pod from rs's template.
+func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
+	pod := newPod(rs)
+	_, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create pod for replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
+	}
+	return nil
+}
+
+// newPod builds a pod from rs's template, controlled by rs.
+func newPod(rs *appsv1.ReplicaSet) *corev1.Pod {
+	t := rs.Spec.Template.DeepCopy()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName:    rs.Name + "-",
+			Namespace:       rs.Namespace,
+			Labels:          t.Labels,
+			Annotations:     t.Annotations,
+			Finalizers:      t.Finalizers,
+			OwnerReferences: []metav1.OwnerReference{*ownerRef(rs)},
+		},
+		Spec: t.Spec,
+	}
+	return pod
+}
