@@ -242,18 +242,7 @@ func (c *Controller) claim(ctx context.Context, d *appsv1.Deployment, sel labels
 // setOwner adopts rs for d or releases it. A ReplicaSet that vanished is not an error.
 func (c *Controller) setOwner(ctx context.Context, rs *appsv1.ReplicaSet, d *appsv1.Deployment, adopt bool) error {
 	rs = rs.DeepCopy()
-	var refs []metav1.OwnerReference
-	for _, r := range rs.OwnerReferences {
-		if r.UID != d.UID {
-			refs = append(refs, r)
-		}
-	}
-	if adopt {
-		yes := true
-		refs = append(refs, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name,
-			UID: d.UID, Controller: &yes, BlockOwnerDeletion: &yes})
-	}
-	rs.OwnerReferences = refs
+	rs.OwnerReferences = controller.WithControllerRef(rs.OwnerReferences, d, deploymentKind, adopt)
 	_, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, rs, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -263,3 +252,6 @@ func (c *Controller) setOwner(ctx context.Context, rs *appsv1.ReplicaSet, d *app
 	}
 	return nil
 }
+
+// deploymentKind is what the controller references of its ReplicaSets name.
+var deploymentKind = appsv1.SchemeGroupVersion.WithKind("Deployment")

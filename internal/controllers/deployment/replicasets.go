@@ -136,15 +136,13 @@ func (r *rollout) createNewReplicaSet(ctx context.Context, old []*appsv1.Replica
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
-	yes := true
 	var zero int32
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      d.Name + "-" + hash,
-			Namespace: d.Namespace,
-			Labels:    tmpl.Labels,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name,
-				UID: d.UID, Controller: &yes, BlockOwnerDeletion: &yes}},
+			Name:            d.Name + "-" + hash,
+			Namespace:       d.Namespace,
+			Labels:          tmpl.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, deploymentKind)},
 		},
 		Spec: appsv1.ReplicaSetSpec{Replicas: &zero, MinReadySeconds: d.Spec.MinReadySeconds, Selector: sel, Template: *tmpl},
 	}

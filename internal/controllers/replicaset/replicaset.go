@@ -252,16 +252,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 // setOwner adopts pod for rs or releases it. A pod that vanished is not an error.
 func (c *Controller) setOwner(ctx context.Context, pod *corev1.Pod, rs *appsv1.ReplicaSet, adopt bool) error {
 	pod = pod.DeepCopy()
-	var refs []metav1.OwnerReference
-	for _, r := range pod.OwnerReferences {
-		if r.UID != rs.UID {
-			refs = append(refs, r)
-		}
-	}
-	if adopt {
-		refs = append(refs, *ownerRef(rs))
-	}
-	pod.OwnerReferences = refs
+	pod.OwnerReferences = controller.WithControllerRef(pod.OwnerReferences, rs, replicaSetKind, adopt)
 	_, err := c.client.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -272,10 +263,5 @@ func (c *Controller) setOwner(ctx context.Context, pod *corev1.Pod, rs *appsv1.R
 	return nil
 }
 
-func ownerRef(rs *appsv1.ReplicaSet) *metav1.OwnerReference {
-	yes := true
-	return &metav1.OwnerReference{
-		APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID,
-		Controller: &yes, BlockOwnerDeletion: &yes,
-	}
-}
+// replicaSetKind is what the controller references of its pods name.
+var replicaSetKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")

@@ -43,7 +43,7 @@ func testPod(name string, owned bool, state string, created time.Duration) *core
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: ktypes.UID("uid-" + name),
 		Labels: map[string]string{"app": "web", "tier": "front"}, CreationTimestamp: metav1.NewTime(epoch.Add(created))}}
 	if owned {
-		p.OwnerReferences = []metav1.OwnerReference{*ownerRef(replicaSet(0))}
+		p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(replicaSet(0), replicaSetKind)}
 	}
 	switch state {
 	case "unscheduled":
