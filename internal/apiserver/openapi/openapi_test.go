@@ -424,9 +424,6 @@ func TestNewErrors(t *testing.T) {
 // has a List type, as an upper bound of the build cost, and checks that they build (unique
 // operation IDs, definitions for every type).
 func TestEveryListableSchemeKind(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
-	}
 	var kinds []*registry.Kind
 	all := scheme.Scheme.AllKnownTypes()
 	for gvk := range all {

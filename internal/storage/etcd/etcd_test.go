@@ -77,9 +77,6 @@ func TestKillLosesNothingAcknowledged(t *testing.T) {
 		writeUntilKilled(dir)
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a second process")
-	}
 	dir := testDir(t)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKillLosesNothingAcknowledged$")
 	cmd.Env = append(os.Environ(), "GANTRY_ETCD_WRITER_DIR="+dir)
