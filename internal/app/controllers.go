@@ -11,8 +11,10 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/gantryhq/gantry/internal/controllers/deployment"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
+	"github.com/gantryhq/gantry/internal/controllers/replicaset"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
 	"github.com/gantryhq/gantry/internal/scheduler"
@@ -40,6 +42,8 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
+		"replicaset":       replicaset.New(client, factory),
+		"deployment":       deployment.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,43 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/internal/app"
-	deploymentctl "github.com/gantryhq/gantry/internal/controllers/deployment"
-	replicasetctl "github.com/gantryhq/gantry/internal/controllers/replicaset"
 )
-
-// startWorkloadControllers runs the replicaset and deployment controllers against c until the
-// test ends. (The server does not run them yet: its other tests still assume Deployments that
-// nothing acts on.)
-func startWorkloadControllers(t *testing.T, c *cluster) {
-	t.Helper()
-	client := kubernetes.NewForConfigOrDie(c.config)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	runs := map[string]func(context.Context) error{
-		"replicaset": replicasetctl.New(client, factory).Run,
-		"deployment": deploymentctl.New(client, factory).Run,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	for name, run := range runs {
-		wg.Go(func() {
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
-}
 
 // fakeKubelet stands in for the scheduler and the nodes in one namespace: it binds new pods to
 // a node, marks them Running and Ready, and finishes graceful deletions. Pausing it leaves new
@@ -140,7 +108,6 @@ func replicaSetsOf(t *testing.T, c *cluster, ns, app string) []appsv1.ReplicaSet
 func TestDeploymentController(t *testing.T) {
 	// The fake kubelet places pods itself.
 	c := startCluster(t, func(cfg *app.ServerConfig) { cfg.DisableScheduler = true })
-	startWorkloadControllers(t, c)
 	const ns = "rollout"
 	createNamespace(t, c, ns)
 	kubelet := startFakeKubelet(t, c, ns)

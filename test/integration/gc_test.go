@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,102 +15,54 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
-	"k8s.io/utils/ptr"
-
-	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
-	"github.com/gantryhq/gantry/internal/controllers/namespace"
-	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
-	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
 )
 
-// startControllers runs the garbage collector and the namespace, serviceaccount and
-// rootcacert controllers against c, wired as internal/app is expected to wire them. They stop
-// when the test ends, before the server does.
-func startControllers(t *testing.T, c *cluster) (caPEM []byte) {
+// clusterCA returns the PEM of c's cluster CA.
+func clusterCA(t *testing.T, c *cluster) []byte {
 	t.Helper()
-	caPEM = c.config.CAData
-	if len(caPEM) == 0 {
-		var err error
-		if caPEM, err = os.ReadFile(c.config.CAFile); err != nil {
-			t.Fatalf("read cluster CA: %v", err)
-		}
+	if len(c.config.CAData) > 0 {
+		return c.config.CAData
 	}
-	client := kubernetes.NewForConfigOrDie(c.config)
-	meta := metadata.NewForConfigOrDie(c.config)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	runs := map[string]func(context.Context) error{
-		"garbagecollector": garbagecollector.New(client.Discovery(), meta).Run,
-		"namespace":        namespace.New(client, meta, factory).Run,
-		"serviceaccount":   serviceaccount.New(client, factory).Run,
-		"rootcacert":       rootcacert.New(client, factory, caPEM).Run,
+	caPEM, err := os.ReadFile(c.config.CAFile)
+	if err != nil {
+		t.Fatalf("read cluster CA: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	for name, run := range runs {
-		wg.Go(func() {
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
 	return caPEM
 }
 
-// tree is a Deployment owning a ReplicaSet owning pods, built by hand: there is no deployment
-// or replicaset controller yet. Every reference is a controller reference that blocks its
-// owner's deletion, as those controllers set them.
+// tree is a Deployment with the ReplicaSet and pods its controllers made for it.
 type tree struct {
 	deployment *appsv1.Deployment
 	replicaSet *appsv1.ReplicaSet
-	pods       []*corev1.Pod
+	pods       []corev1.Pod
 }
 
-func controllerRef(apiVersion, kind, name string, uid types.UID) metav1.OwnerReference {
-	return metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
-}
-
-func makeTree(t *testing.T, c *cluster, ns, name string, pods int) tree {
+// makeTree creates a Deployment of n pods in ns and waits for the server's controllers to
+// create its ReplicaSet and pods. The pods stay Pending: the cluster has no nodes.
+func makeTree(t *testing.T, c *cluster, ns, name string, n int32) tree {
 	t.Helper()
 	ctx := context.Background()
 	var tr tree
 	var err error
-	if tr.deployment, err = c.client.AppsV1().Deployments(ns).Create(ctx, deployment(name, 1), metav1.CreateOptions{}); err != nil {
+	if tr.deployment, err = c.client.AppsV1().Deployments(ns).Create(ctx, deployment(name, n), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	d := tr.deployment
-	rs := &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-1", OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "Deployment", d.Name, d.UID)}},
-		Spec:       appsv1.ReplicaSetSpec{Replicas: ptr.To(int32(pods)), Selector: d.Spec.Selector, Template: d.Spec.Template},
-	}
-	if tr.replicaSet, err = c.client.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range pods {
-		p := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:            fmt.Sprintf("%s-%d", rs.Name, i),
-				Labels:          d.Spec.Template.Labels,
-				OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "ReplicaSet", rs.Name, tr.replicaSet.UID)},
-			},
-			Spec: d.Spec.Template.Spec,
-		}
-		created, err := c.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	eventually(t, fmt.Sprintf("deployment %s to get a replicaset and %d pods", name, n), func() bool {
+		sets, err := c.client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr.pods = append(tr.pods, created)
-	}
+		pods, err := c.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sets.Items) != 1 || len(pods.Items) != int(n) {
+			return false
+		}
+		tr.replicaSet, tr.pods = &sets.Items[0], pods.Items
+		return true
+	})
 	return tr
 }
 
@@ -127,7 +78,6 @@ func gone[T any](t *testing.T, get func(context.Context, string, metav1.GetOptio
 
 func TestGarbageCollector(t *testing.T) {
 	c := startCluster(t)
-	startControllers(t, c)
 	ctx := context.Background()
 
 	t.Run("background", func(t *testing.T) {
@@ -313,7 +263,7 @@ func allIn(keys []string, m map[string]int64) bool {
 
 func TestNamespaceController(t *testing.T) {
 	c := startCluster(t)
-	caPEM := startControllers(t, c)
+	caPEM := clusterCA(t, c)
 	ctx := context.Background()
 
 	hasDefaults := func(ns string) bool {

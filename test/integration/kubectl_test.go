@@ -24,6 +24,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gantryhq/gantry/internal/agent/simulate"
 )
 
 // forTest is c with its failures reported to t: subtests share one cluster.
@@ -219,6 +221,9 @@ spec:
 // what kubectl prints.
 func TestKubectl(t *testing.T) {
 	c := startCluster(t)
+	opts := simulate.DefaultOptions()
+	opts.Nodes, opts.PodStartDelay = 2, 0
+	runSimulator(t, c, opts)
 	ctx := context.Background()
 	deps := c.client.AppsV1().Deployments("default")
 	getWeb := func(t *testing.T) *appsv1.Deployment {
@@ -228,6 +233,21 @@ func TestKubectl(t *testing.T) {
 			t.Fatal(err)
 		}
 		return d
+	}
+	webPod := func(t *testing.T) *corev1.Pod {
+		t.Helper()
+		p, err := c.client.CoreV1().Pods("default").Get(ctx, "web-pod", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rolledOut := func(k *cluster, name string) {
+		k.t.Helper()
+		out := k.kubectl("rollout", "status", "deployment/"+name, "--timeout=60s")
+		if !strings.Contains(out, "successfully rolled out") {
+			k.t.Fatalf("rollout status: %s", out)
+		}
 	}
 	webFile := c.writeFile("web.yaml", deploymentYAML("web", 2, "nginx:1.19.1"))
 
@@ -242,7 +262,6 @@ func TestKubectl(t *testing.T) {
 		expectLines(t, "create -f of existing objects", out,
 			fmt.Sprintf(`Error from server (AlreadyExists): error when creating "%s": configmaps "settings" already exists`, file),
 			fmt.Sprintf(`Error from server (AlreadyExists): error when creating "%s": pods "web-pod" already exists`, file))
-		bindPod(t, c, "default", "web-pod", "node-1")
 	})
 
 	t.Run("apply -f", func(t *testing.T) {
@@ -261,25 +280,28 @@ func TestKubectl(t *testing.T) {
 		if got := getWeb(t); *got.Spec.Replicas != 2 {
 			t.Errorf("after applying the first file again: replicas %d, want 2", *got.Spec.Replicas)
 		}
+		rolledOut(k, "web")
 	})
 
 	t.Run("get", func(t *testing.T) {
 		k := c.forTest(t)
+		eventually(t, "web-pod to run", func() bool { return isReady(webPod(t)) })
+		pod := webPod(t)
 		expectTable(t, k.kubectl("get", "pods"), []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"},
-			[]string{"web-pod", "0/1", "Pending", "0", "AGE"})
+			[]string{"web-pod", "1/1", "Running", "0", "AGE"})
 		expectTable(t, k.kubectl("get", "services"), []string{"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"},
 			[]string{"kubernetes", "ClusterIP", "100.65.0.1", "<none>", "443/TCP", "AGE"})
 		expectTable(t, k.kubectl("get", "deployments"), []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
-			[]string{"web", "0/2", "0", "0", "AGE"})
+			[]string{"web", "2/2", "2", "2", "AGE"})
 		expectTable(t, k.kubectl("get", "deploy", "-o", "wide"),
 			[]string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"},
-			[]string{"web", "0/2", "0", "0", "AGE", "web", "nginx:1.19.1", "app=web"})
+			[]string{"web", "2/2", "2", "2", "AGE", "web", "nginx:1.19.1", "app=web"})
 		expectTable(t, k.kubectl("get", "po", "-o", "wide"),
 			[]string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"},
-			[]string{"web-pod", "0/1", "Pending", "0", "AGE", "<none>", "node-1", "<none>", "<none>"})
+			[]string{"web-pod", "1/1", "Running", "0", "AGE", pod.Status.PodIP, pod.Spec.NodeName, "<none>", "<none>"})
 		expectTable(t, k.kubectl("get", "cm", "settings"), []string{"NAME", "DATA", "AGE"}, []string{"settings", "1", "AGE"})
 		expectTable(t, k.kubectl("get", "deploy", "-l", "app=web", "--show-labels"), []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "LABELS"},
-			[]string{"web", "0/2", "0", "0", "AGE", "app=web"})
+			[]string{"web", "2/2", "2", "2", "AGE", "app=web"})
 		expectOutput(t, "get -o name", k.kubectl("get", "deploy", "web", "-o", "name"), "deployment.apps/web\n")
 		expectOutput(t, "get with no match", k.kubectl("get", "deploy", "-l", "app=none"), "No resources found in default namespace.\n")
 		out, err := k.kubectlErr(nil, "get", "deploy", "missing")
@@ -311,7 +333,7 @@ func TestKubectl(t *testing.T) {
 			}
 		}
 		expectOutput(t, "-o jsonpath", k.kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"), "2")
-		expectOutput(t, "-o jsonpath over a list", k.kubectl("get", "pods", "-o", "jsonpath={.items[*].metadata.name} {.items[0].spec.nodeName}"), "web-pod node-1")
+		expectOutput(t, "-o jsonpath over a list", k.kubectl("get", "pods", "-l", "app=web-pod", "-o", "jsonpath={.items[*].metadata.name} {.items[0].spec.nodeName}"), "web-pod "+webPod(t).Spec.NodeName)
 		expectOutput(t, "-o custom-columns", k.kubectl("get", "deploy", "-o", "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas", "--no-headers"), "web   2\n")
 	})
 
@@ -322,7 +344,7 @@ func TestKubectl(t *testing.T) {
 			"Namespace: default",
 			"Labels: app=web",
 			"Selector: app=web",
-			"Replicas: 2 desired | 0 updated | 0 total | 0 available | 0 unavailable",
+			"Replicas: 2 desired | 2 updated | 2 total | 2 available | 0 unavailable",
 			"StrategyType: RollingUpdate",
 			"MinReadySeconds: 0",
 			"RollingUpdateStrategy: 25% max unavailable, 25% max surge",
@@ -351,9 +373,9 @@ func TestKubectl(t *testing.T) {
 		expectLines(t, "describe pod", out,
 			"Name: web-pod",
 			"Namespace: default",
-			"Node: node-1/",
+			"Node: "+pod.Spec.NodeName+"/"+pod.Status.HostIP,
 			"Labels: app=web-pod",
-			"Status: Pending",
+			"Status: Running",
 			"Containers:",
 			"Image: nginx:1.19.1",
 			"QoS Class: BestEffort",
@@ -400,10 +422,15 @@ func TestKubectl(t *testing.T) {
 		if got.Labels["merged"] != "yes" || *got.Spec.Replicas != 4 {
 			t.Errorf("after merge and json patches: labels %v replicas %d", got.Labels, *got.Spec.Replicas)
 		}
-		// A patch that changes nothing stores nothing.
-		expectOutput(t, "patch (no change)", k.kubectl("patch", "deployment", "web", "--type=merge", "-p", `{"metadata":{"labels":{"merged":"yes"}}}`), "deployment.apps/web patched (no change)\n")
-		if again := getWeb(t); again.ResourceVersion != got.ResourceVersion {
-			t.Errorf("a patch without change moved resourceVersion from %s to %s", got.ResourceVersion, again.ResourceVersion)
+		// A patch that changes nothing stores nothing. (A config map: no controller writes it.)
+		cms := c.client.CoreV1().ConfigMaps("default")
+		before, err := cms.Get(ctx, "settings", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectOutput(t, "patch (no change)", k.kubectl("patch", "configmap", "settings", "--type=merge", "-p", `{"data":{"mode":"test"}}`), "configmap/settings patched (no change)\n")
+		if again, err := cms.Get(ctx, "settings", metav1.GetOptions{}); err != nil || again.ResourceVersion != before.ResourceVersion {
+			t.Errorf("a patch without change: %v, resourceVersion from %s to %s", err, before.ResourceVersion, again.ResourceVersion)
 		}
 		out, err := k.kubectlErr(nil, "patch", "deployment", "web", "--type=json", "-p", `[{"op":"test","path":"/spec/replicas","value":99}]`)
 		if err == nil || out != "The request is invalid: the server rejected our request due to an error in our request\n" {
@@ -443,6 +470,7 @@ func TestKubectl(t *testing.T) {
 		if got := getWeb(t); *got.Spec.Replicas != 7 {
 			t.Errorf("after edit: replicas %d, want 7", *got.Spec.Replicas)
 		}
+		rolledOut(k, "web")
 	})
 
 	t.Run("get -w", func(t *testing.T) {
@@ -454,8 +482,8 @@ func TestKubectl(t *testing.T) {
 				return slices.ContainsFunc(tableRows(out.String()), func(r []string) bool { return rowMatches(r, want) })
 			}
 		}
-		eventually(t, "kubectl get -w to list the deployment", hasRow(deployWatch, "web", "0/7", "0", "0", "AGE"))
-		eventually(t, "kubectl get -w to list the pods", hasRow(podWatch, "ADDED", "web-pod", "0/1", "Pending", "0", "AGE"))
+		eventually(t, "kubectl get -w to list the deployment", hasRow(deployWatch, "web", "7/7", "7", "7", "AGE"))
+		eventually(t, "kubectl get -w to list the pods", hasRow(podWatch, "ADDED", "web-pod", "1/1", "Running", "0", "AGE"))
 
 		scale, err := deps.GetScale(ctx, "web", metav1.GetOptions{})
 		if err != nil {
@@ -466,13 +494,14 @@ func TestKubectl(t *testing.T) {
 			t.Fatal(err)
 		}
 		pods := c.client.CoreV1().Pods("default")
+		// A scheduler name nobody answers to: the pod stays Pending until it is deleted.
 		if _, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "watched"}, Spec: testPodSpec("")}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := pods.Delete(ctx, "watched", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "kubectl get -w to show the scaled deployment", hasRow(deployWatch, "web", "0/6", "0", "0", "AGE"))
+		eventually(t, "kubectl get -w to show the scaled deployment", hasRow(deployWatch, "web", "6/6", "6", "6", "AGE"))
 		eventually(t, "kubectl get -w to show the new pod", hasRow(podWatch, "ADDED", "watched", "0/1", "Pending", "0", "AGE"))
 		eventually(t, "kubectl get -w to show the deleted pod", hasRow(podWatch, "DELETED", "watched", "0/1", "Pending", "0", "AGE"))
 		if rows := tableRows(deployWatch.String()); !slices.Equal(rows[0], []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}) {
@@ -504,6 +533,8 @@ func TestKubectl(t *testing.T) {
 		k := c.forTest(t)
 		file := k.writeFile("differ.yaml", deploymentYAML("differ", 2, "nginx:1.19.1"))
 		expectOutput(t, "apply -f", k.kubectl("apply", "-f", file), "deployment.apps/differ created\n")
+		// Once rolled out, nothing but the diff's dry runs touches the deployment.
+		rolledOut(k, "differ")
 		out, code, _ := k.kubectlRun(time.Minute, nil, "diff", "-f", file)
 		if code != 0 || out != "" {
 			t.Errorf("kubectl diff without changes exited %d, want 0 and no output:\n%s", code, out)

@@ -82,6 +82,14 @@ func reconcile(t *testing.T, objects ...runtime.Object) ([]string, *fake.Clients
 	if err := c.Reconcile(ctx, "ns/web"); err != nil && !strings.HasPrefix(err.Error(), "requeue after") {
 		t.Fatalf("reconcile: %v", err)
 	}
+	// Status writes that change the revision annotation show it: the controller records
+	// revisions through the status subresource.
+	revs := map[string]string{}
+	for _, o := range objects {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			revs[d.Name] = d.Annotations[revisionAnnotation]
+		}
+	}
 	var out []string
 	for _, a := range client.Actions() {
 		if a.GetVerb() == "list" || a.GetVerb() == "watch" || a.GetVerb() == "get" {
@@ -100,6 +108,10 @@ func reconcile(t *testing.T, objects ...runtime.Object) ([]string, *fake.Clients
 				s += fmt.Sprintf(" %s replicas=%d rev=%s", o.Name, *o.Spec.Replicas, o.Annotations[revisionAnnotation])
 			case *appsv1.Deployment:
 				if a.GetSubresource() == "status" {
+					if rev := o.Annotations[revisionAnnotation]; rev != revs[o.Name] {
+						s += " rev=" + rev
+						revs[o.Name] = rev
+					}
 					s += " " + describeStatus(o.Status)
 				} else {
 					s += " rev=" + o.Annotations[revisionAnnotation]
@@ -163,19 +175,19 @@ func TestReconcile(t *testing.T) {
 	}{
 		{name: "new deployment gets its replicaset", objects: []runtime.Object{v1}, want: []string{
 			"create replicasets web-" + hashV1 + " replicas=3 rev=1",
-			"update deployments rev=1",
+			"update deployments/status rev=1 replicas=0 updated=0 available=0 unavailable=0",
 			"update deployments/status replicas=0 updated=0 available=0 unavailable=0 Progressing=True/NewReplicaSetCreated",
 			"update deployments/status replicas=0 updated=0 available=0 unavailable=3 Available=False/MinimumReplicasUnavailable Progressing=True/NewReplicaSetCreated",
 		}},
 		{name: "rollout surges the new replicaset by maxSurge", objects: []runtime.Object{v2, rs(v2, "v1", 3, 3, 1, 0)}, want: []string{
 			"create replicasets web-" + hashV2 + " replicas=1 rev=2",
-			"update deployments rev=2",
+			"update deployments/status rev=2 replicas=0 updated=0 available=0 unavailable=0",
 			"update deployments/status replicas=0 updated=0 available=0 unavailable=0 Progressing=True/NewReplicaSetCreated",
 			"update replicasets web-v1 replicas=2 rev=1",
 			"update deployments/status replicas=3 updated=0 available=3 unavailable=0 Available=True/MinimumReplicasAvailable Progressing=True/ReplicaSetUpdated",
 		}},
 		{name: "old replicaset scaled down within maxUnavailable", objects: []runtime.Object{v2, rs(v2, "v1", 3, 3, 1, 0), rs(v2, "v2", 1, 0, 2, 1)}, want: []string{
-			"update deployments rev=2",
+			"update deployments/status rev=2 replicas=0 updated=0 available=0 unavailable=0",
 			"update deployments/status replicas=0 updated=0 available=0 unavailable=0 Progressing=True/FoundNewReplicaSet",
 			"update replicasets web-v1 replicas=2 rev=1",
 			"update deployments/status replicas=4 updated=1 available=3 unavailable=0 Available=True/MinimumReplicasAvailable Progressing=True/ReplicaSetUpdated",
@@ -190,7 +202,7 @@ func TestReconcile(t *testing.T) {
 		}},
 		{name: "undo reuses the old replicaset with a new revision", objects: []runtime.Object{undo, rs(undo, "v1", 0, 0, 1, 0), rs(undo, "v2", 3, 3, 2, 1)}, want: []string{
 			"update replicasets web-v1 replicas=0 rev=3",
-			"update deployments rev=3",
+			"update deployments/status rev=3 replicas=0 updated=0 available=0 unavailable=0",
 			"update deployments/status replicas=0 updated=0 available=0 unavailable=0 Progressing=True/FoundNewReplicaSet",
 			"update replicasets web-v1 replicas=1 rev=3",
 			"update deployments/status replicas=3 updated=0 available=3 unavailable=1 Available=True/MinimumReplicasAvailable Progressing=True/ReplicaSetUpdated",

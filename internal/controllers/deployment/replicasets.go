@@ -208,7 +208,9 @@ func (r *rollout) replace(rs *appsv1.ReplicaSet) {
 	}
 }
 
-// setRevision records revision in the Deployment's annotations.
+// setRevision records revision in the Deployment's annotations. It writes through the status
+// subresource, as Kubernetes' controller does, so that the annotation does not bump the
+// Deployment's generation.
 func (r *rollout) setRevision(ctx context.Context, rev string) error {
 	if rev == "" || r.d.Annotations[revisionAnnotation] == rev {
 		return nil
@@ -218,12 +220,10 @@ func (r *rollout) setRevision(ctx context.Context, rev string) error {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[revisionAnnotation] = rev
-	updated, err := r.c.client.AppsV1().Deployments(d.Namespace).Update(ctx, d, metav1.UpdateOptions{})
+	updated, err := r.c.client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, d, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("set revision of deployment %s/%s: %w", d.Namespace, d.Name, err)
 	}
-	// Keep the status computed so far; the server's copy is older.
-	updated.Status = r.d.Status
 	r.d = updated
 	return nil
 }
