@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.kinds.byGVR[k.GroupVersionResource()] = k
 		s.kinds.byGVK[k.GroupVersionKind] = k
 	}
-	s.admission = admission.Chain{&admission.NamespaceLifecycle{Namespaces: s}}
+	s.admission = admission.Chain{&admission.NamespaceLifecycle{Namespaces: s}, admission.DefaultTolerationSeconds{}}
 	return s, nil
 }
 

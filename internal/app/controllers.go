@@ -5,15 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 
 	"github.com/gantryhq/gantry/internal/controllers/deployment"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
+	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/controllers/replicaset"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
@@ -25,9 +29,16 @@ type runnable interface {
 	Run(ctx context.Context) error
 }
 
+// controllerOptions are the settings of the controllers that have any.
+type controllerOptions struct {
+	caPEM []byte
+	// nodeGracePeriod is how long a node may be silent before it is marked Unknown.
+	nodeGracePeriod time.Duration
+}
+
 // runControllers builds every controller over one shared informer factory and runs them until
 // ctx is done. It runs only while this server leads.
-func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
+func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOptions) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -36,14 +47,21 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 	if err != nil {
 		return err
 	}
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		return fmt.Errorf("start event recording: %w", err)
+	}
+	defer broadcaster.Shutdown()
 	factory := informers.NewSharedInformerFactory(client, 0)
 	controllers := map[string]runnable{
 		"garbagecollector": garbagecollector.New(client.Discovery(), meta),
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
-		"rootcacert":       rootcacert.New(client, factory, caPEM),
+		"rootcacert":       rootcacert.New(client, factory, opts.caPEM),
 		"replicaset":       replicaset.New(client, factory),
 		"deployment":       deployment.New(client, factory),
+		"nodelifecycle": nodelifecycle.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, "node-controller"),
+			opts.nodeGracePeriod),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -26,6 +26,7 @@ import (
 	"github.com/gantryhq/gantry/internal/apiserver/openapi"
 	"github.com/gantryhq/gantry/internal/auth/authn"
 	"github.com/gantryhq/gantry/internal/auth/authz"
+	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/pki"
 	"github.com/gantryhq/gantry/internal/registry"
 	"github.com/gantryhq/gantry/internal/storage/etcd"
@@ -53,17 +54,21 @@ type ServerConfig struct {
 	// DisableControllers leaves the controllers to a server run elsewhere (tests of the API
 	// alone).
 	DisableControllers bool
+	// NodeMonitorGracePeriod is how long a node may stop renewing its Lease before it is
+	// marked Unknown and tainted unreachable.
+	NodeMonitorGracePeriod time.Duration
 }
 
 // DefaultServerConfig has the defaults of DESIGN.md.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		DataDir:       "/var/lib/gantry",
-		BindAddress:   "0.0.0.0",
-		HTTPSPort:     6443,
-		ServiceCIDR:   "100.65.0.0/16",
-		ClusterCIDR:   "100.64.0.0/16",
-		ClusterDomain: "cluster.local",
+		DataDir:                "/var/lib/gantry",
+		BindAddress:            "0.0.0.0",
+		HTTPSPort:              6443,
+		ServiceCIDR:            "100.65.0.0/16",
+		ClusterCIDR:            "100.64.0.0/16",
+		ClusterDomain:          "cluster.local",
+		NodeMonitorGracePeriod: nodelifecycle.DefaultGracePeriod,
 	}
 }
 
@@ -197,7 +202,7 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 	ctx, s.stopLoops = context.WithCancel(ctx)
 	if !sc.DisableControllers {
 		s.leading(ctx, cfg, "gantry-controllers", func(ctx context.Context) error {
-			return runControllers(ctx, cfg, cluster.CA.CertPEM)
+			return runControllers(ctx, cfg, controllerOptions{caPEM: cluster.CA.CertPEM, nodeGracePeriod: sc.NodeMonitorGracePeriod})
 		})
 	}
 	if !sc.DisableScheduler {
