@@ -31,9 +31,9 @@ type serverProcess struct {
 	err        error // what cmd.Wait returned; read only after exited is closed
 }
 
-// startServer runs `<exe> server` on dataDir and port, bound to loopback, with its output
-// appended to <dataDir>/bench-server.log.
-func startServer(exe string, env []string, dataDir string, port int) (*serverProcess, error) {
+// startServer runs `<exe> server` on dataDir and port, bound to loopback, with extra flags
+// and its output appended to <dataDir>/bench-server.log.
+func startServer(exe string, env []string, dataDir string, port int, extra ...string) (*serverProcess, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -42,7 +42,8 @@ func startServer(exe string, env []string, dataDir string, port int) (*serverPro
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "server", "--data-dir", dataDir, "--https-port", strconv.Itoa(port), "--bind-address", "127.0.0.1")
+	args := append([]string{"server", "--data-dir", dataDir, "--https-port", strconv.Itoa(port), "--bind-address", "127.0.0.1"}, extra...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p := &serverProcess{

@@ -17,7 +17,7 @@ func newBenchCommand() *cobra.Command {
 		Short: "Measure Gantry",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchAPICommand())
+	cmd.AddCommand(newBenchAPICommand(), newBenchSchedulerCommand())
 	return cmd
 }
 
@@ -43,5 +43,34 @@ the figures. It judges none of them: compare figures taken on the same machine.`
 	f.IntVar(&opts.Updates, "updates", 100, "number of measured updates the watchers receive")
 	f.StringVar(&opts.DataDir, "data-dir", "", "data directory of the server to start (default: a new temporary directory, removed afterwards)")
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "measure the running server this kubeconfig points at instead of starting one")
+	return cmd
+}
+
+func newBenchSchedulerCommand() *cobra.Command {
+	var opts bench.SchedulerOptions
+	cmd := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Measure the scheduler: pods/s, create-to-binding latency, server CPU and memory",
+		Long: `For each workload, starts a gantry server on a new data directory, registers simulated
+nodes (their pods are bound but not started, as in upstream's scheduler_perf), creates pods as
+fast as the clients can while the scheduler runs, and prints throughput, the p50/p99 latency
+from each create to its binding, and the server's CPU time and peak memory.
+
+Workloads: plain (100m CPU, 500Mi each), anti-affinity (required pod anti-affinity by
+hostname within groups of half as many pods as nodes), spread (maxSkew 1 over zones,
+DoNotSchedule, and over nodes, ScheduleAnyway).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return bench.Scheduler(ctx, os.Stdout, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Nodes, "nodes", 1000, "number of simulated nodes")
+	f.IntVar(&opts.Pods, "pods", 10000, "number of pods to schedule")
+	f.IntVar(&opts.Clients, "clients", 16, "number of concurrent clients creating pods")
+	f.StringSliceVar(&opts.Workloads, "workload", bench.Workloads, "workloads to run, each on a new server")
+	f.StringVar(&opts.DataDir, "data-dir", "", "directory for the servers' data (default: a new temporary directory, removed afterwards)")
 	return cmd
 }
