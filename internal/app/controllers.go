@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
+	"github.com/gantryhq/gantry/internal/controllers/job"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
@@ -40,6 +41,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
+		"job":              job.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

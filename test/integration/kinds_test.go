@@ -454,7 +454,9 @@ func kindCases() []kindCase {
 		{gvr: kindGVR("batch", "v1", "jobs"), namespaced: true, subresources: []string{"status"},
 			lifecycle: func(cs kubernetes.Interface, ns string) func(*testing.T, string) {
 				return lifecycle(cs.BatchV1().Jobs(ns), func(name string) *batchv1.Job {
-					return &batchv1.Job{ObjectMeta: testMeta(ns, name), Spec: batchv1.JobSpec{Template: testTemplate(name, corev1.RestartPolicyNever)}}
+					// managedBy keeps the server's job controller away: this test writes the Job itself.
+					return &batchv1.Job{ObjectMeta: testMeta(ns, name), Spec: batchv1.JobSpec{Template: testTemplate(name, corev1.RestartPolicyNever),
+						ManagedBy: ptr.To("gantry.dev/test")}}
 				}, func(o *batchv1.Job) { o.Status.StartTime = ptr.To(nowRFC3339()) })
 			}},
 		{gvr: kindGVR("batch", "v1", "cronjobs"), namespaced: true, shortNames: []string{"cj"}, subresources: []string{"status"},
