@@ -16,6 +16,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
+	"github.com/gantryhq/gantry/internal/controllers/ttlafterfinished"
 	"github.com/gantryhq/gantry/internal/scheduler"
 )
 
@@ -42,6 +43,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
 		"job":              job.New(client, factory),
+		"ttlafterfinished": ttlafterfinished.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -9,6 +9,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
@@ -252,6 +253,26 @@ func TestJobController(t *testing.T) {
 		if cond.Reason != "PodFailurePolicy" || cond.Message != want {
 			t.Errorf("Failed = %+v, want message %q", cond, want)
 		}
+	})
+
+	t.Run("ttl after finished", func(t *testing.T) {
+		job := jobSpec("shortlived", 1, 1, nil)
+		job.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
+		created, err := jobs.Create(ctx, job, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Job deleted after its TTL", func() bool {
+			_, err := jobs.Get(ctx, "shortlived", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		eventually(t, "its pods deleted", func() bool {
+			pods, err := c.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: batchv1.ControllerUidLabel + "=" + string(created.UID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(pods.Items) == 0
+		})
 	})
 
 	t.Run("active deadline", func(t *testing.T) {
