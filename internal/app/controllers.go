@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/gantryhq/gantry/internal/controllers/cronjob"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/job"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
@@ -44,6 +45,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
 		"job":              job.New(client, factory),
 		"ttlafterfinished": ttlafterfinished.New(client, factory),
+		"cronjob":          cronjob.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
