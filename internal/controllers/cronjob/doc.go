@@ -14,8 +14,7 @@
 //     startingDeadlineSeconds, up to now. The schedule is standard cron syntax with
 //     robfig/cron (five fields, @hourly and friends, CRON_TZ=), in spec.timeZone if set.
 //     Only the latest missed run is started; more than 100 missed runs also warn
-//     (TooManyMissedTimes). A run later than startingDeadlineSeconds is skipped
-//     (MissSchedule).
+//     (TooManyMissedTimes). A run more than startingDeadlineSeconds late is skipped.
 //  4. concurrencyPolicy: Forbid skips the run while a Job is active (JobAlreadyActive);
 //     Replace deletes the active Jobs first; Allow runs them side by side.
 //  5. The Job is named "<cronjob>-<scheduled time in minutes since the epoch>", so a run is
