@@ -14,13 +14,16 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/gantryhq/gantry/internal/controllers/cronjob"
 	"github.com/gantryhq/gantry/internal/controllers/deployment"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
+	"github.com/gantryhq/gantry/internal/controllers/job"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/controllers/replicaset"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
+	"github.com/gantryhq/gantry/internal/controllers/ttlafterfinished"
 	"github.com/gantryhq/gantry/internal/scheduler"
 )
 
@@ -62,6 +65,9 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"deployment":       deployment.New(client, factory),
 		"nodelifecycle": nodelifecycle.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, "node-controller"),
 			opts.nodeGracePeriod),
+		"job":              job.New(client, factory),
+		"ttlafterfinished": ttlafterfinished.New(client, factory),
+		"cronjob":          cronjob.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

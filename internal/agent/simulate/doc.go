@@ -22,7 +22,8 @@
 //   - Pods: a pod bound to a simulated node becomes Running and Ready PodStartDelay after the
 //     agent sees it (all containers running, init containers completed, a pod IP from the
 //     node's block); a pod owned by a Job succeeds JobDuration after it started (exit code 0,
-//     reason Completed); a pod being deleted (deletionTimestamp set) is deleted at once with
+//     reason Completed), or fails then if it has the annotation gantry.dev/simulate-exit-code
+//     (ExitCodeAnnotation): its containers exit with that code, reason Error; a pod being deleted (deletionTimestamp set) is deleted at once with
 //     grace period 0, as a kubelet does once the containers have stopped.
 //   - A Node deleted by someone else stays deleted (its Lease and heartbeat stop) until the
 //     agent restarts, as with a kubelet.
@@ -57,8 +58,9 @@
 // # Not simulated
 //
 // Container logs, exec, port-forward and metrics (no kubelet endpoint is served; the Node's
-// daemonEndpoints are empty); probes, restarts and failures; readiness gates; resource
-// usage and evictions; volumes; pods with a phase other than Pending when first seen.
+// daemonEndpoints are empty); probes, restarts and failures (but for ExitCodeAnnotation);
+// readiness gates; resource usage and evictions; volumes; pods with a phase other than
+// Pending when first seen.
 //
 // # Credentials
 //

@@ -3,6 +3,7 @@ package simulate
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -17,7 +18,8 @@ import (
 //	seen bound to a node ──PodStartDelay──▶ Running, Ready ──JobDuration──▶ Succeeded (Job pods only)
 //	deletionTimestamp set, in any phase ──▶ deleted with grace period 0
 //
-// Pods owned by a Job complete; all others run until deleted.
+// Pods owned by a Job complete; all others run until deleted. A Job pod annotated with
+// ExitCodeAnnotation fails instead, its containers exiting with that code.
 
 // action is what the agent does next for a pod.
 type action int
@@ -29,7 +31,7 @@ const (
 	actWait
 	// actStart: write the status of a started pod (startedPod).
 	actStart
-	// actComplete: write the status of a pod whose containers exited 0 (completedPod).
+	// actComplete: write the status of a pod whose containers exited (completedPod).
 	actComplete
 	// actDelete: delete the pod with grace period 0, its containers being "stopped".
 	actDelete
@@ -128,14 +130,34 @@ func startedPod(pod *corev1.Pod, now metav1.Time, hostIP, podIP string) *corev1.
 	return p
 }
 
-// completedPod is pod, Succeeded at now: every container (sidecars too) terminated with exit
-// code 0.
+// ExitCodeAnnotation on a Job pod makes it fail: after JobDuration its containers exit with
+// this code (a non-zero integer) instead of 0, and the pod's phase becomes Failed. It lets
+// tests and demos exercise backoffLimit and podFailurePolicy.
+const ExitCodeAnnotation = "gantry.dev/simulate-exit-code"
+
+// exitCode is the code pod's containers exit with: ExitCodeAnnotation's, or 0 if it is
+// absent or not a non-zero integer.
+func exitCode(pod *corev1.Pod) int32 {
+	code, err := strconv.ParseInt(pod.Annotations[ExitCodeAnnotation], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int32(code)
+}
+
+// completedPod is pod, finished at now: Succeeded with every container (sidecars too)
+// terminated with exit code 0, or, if pod has a non-zero exitCode, Failed with its regular
+// containers terminated with that code (reason Error) and the others with 0.
 func completedPod(pod *corev1.Pod, now metav1.Time) *corev1.Pod {
 	p := pod.DeepCopy()
 	s := &p.Status
 	s.Phase = corev1.PodSucceeded
 	s.ObservedGeneration = p.Generation
-	terminate := func(statuses []corev1.ContainerStatus, containers []corev1.Container) []corev1.ContainerStatus {
+	code, readyReason := exitCode(pod), "PodCompleted"
+	if code != 0 {
+		s.Phase, readyReason = corev1.PodFailed, "PodFailed"
+	}
+	terminate := func(statuses []corev1.ContainerStatus, containers []corev1.Container, code int32) []corev1.ContainerStatus {
 		out := make([]corev1.ContainerStatus, 0, len(containers))
 		for _, c := range containers {
 			cs := containerStatus(p, c)
@@ -151,19 +173,23 @@ func completedPod(pod *corev1.Pod, now metav1.Time) *corev1.Pod {
 					started = old.State.Running.StartedAt
 				}
 			}
-			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: started, FinishedAt: now, ContainerID: cs.ContainerID}
+			reason := "Completed"
+			if code != 0 {
+				reason = "Error"
+			}
+			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: started, FinishedAt: now, ContainerID: cs.ContainerID}
 			cs.Ready, cs.Started = false, ptr.To(false)
 			out = append(out, cs)
 		}
 		return out
 	}
-	s.InitContainerStatuses = terminate(s.InitContainerStatuses, p.Spec.InitContainers)
-	s.ContainerStatuses = terminate(s.ContainerStatuses, p.Spec.Containers)
+	s.InitContainerStatuses = terminate(s.InitContainerStatuses, p.Spec.InitContainers, 0)
+	s.ContainerStatuses = terminate(s.ContainerStatuses, p.Spec.Containers, code)
 
 	setPodCondition(p, corev1.PodReadyToStartContainers, corev1.ConditionFalse, "", now, false)
 	setPodCondition(p, corev1.PodInitialized, corev1.ConditionTrue, "PodCompleted", now, false)
-	setPodCondition(p, corev1.ContainersReady, corev1.ConditionFalse, "PodCompleted", now, false)
-	setPodCondition(p, corev1.PodReady, corev1.ConditionFalse, "PodCompleted", now, false)
+	setPodCondition(p, corev1.ContainersReady, corev1.ConditionFalse, readyReason, now, false)
+	setPodCondition(p, corev1.PodReady, corev1.ConditionFalse, readyReason, now, false)
 	return p
 }
 

@@ -162,6 +162,38 @@ func TestCompletedPod(t *testing.T) {
 	}
 }
 
+func TestFailedPod(t *testing.T) {
+	start, end := metav1.NewTime(t0), metav1.NewTime(t0.Add(5*time.Second))
+	pod := jobPod("p", "sim-0")
+	pod.Annotations = map[string]string{ExitCodeAnnotation: "42"}
+	p := completedPod(startedPod(pod, start, "198.18.0.1", "198.18.0.2"), end)
+	if p.Status.Phase != corev1.PodFailed {
+		t.Errorf("phase = %s, want Failed", p.Status.Phase)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if term := cs.State.Terminated; term == nil || term.ExitCode != 42 || term.Reason != "Error" {
+			t.Errorf("container %s: %+v", cs.Name, cs.State)
+		}
+	}
+	for _, cs := range p.Status.InitContainerStatuses {
+		if term := cs.State.Terminated; term == nil || term.ExitCode != 0 {
+			t.Errorf("init container %s: %+v", cs.Name, cs.State)
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && (c.Status != corev1.ConditionFalse || c.Reason != "PodFailed") {
+			t.Errorf("Ready = %+v", c)
+		}
+	}
+	// A code that is not a non-zero integer is ignored.
+	for _, v := range []string{"0", "x", ""} {
+		pod.Annotations[ExitCodeAnnotation] = v
+		if p := completedPod(startedPod(pod, start, "198.18.0.1", "198.18.0.2"), end); p.Status.Phase != corev1.PodSucceeded {
+			t.Errorf("annotation %q: phase = %s, want Succeeded", v, p.Status.Phase)
+		}
+	}
+}
+
 // TestPodLife drives one Job pod and one plain pod through the agent's writes over a fake
 // clientset and checks the record of calls.
 func TestPodLife(t *testing.T) {
