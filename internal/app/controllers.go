@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/gantryhq/gantry/internal/controllers/daemonset"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
@@ -24,8 +25,8 @@ type runnable interface {
 }
 
 // runControllers builds every controller over one shared informer factory and runs them until
-// ctx is done. It runs only while this server leads.
-func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
+// ctx is done, except those named in disabled. It runs only while this server leads.
+func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte, disabled []string) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -40,6 +41,10 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
+		"daemonset":        daemonset.New(client, factory),
+	}
+	for _, name := range disabled {
+		delete(controllers, name)
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
