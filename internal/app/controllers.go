@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/internal/controllers/daemonset"
+	"github.com/gantryhq/gantry/internal/controllers/endpoints"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
@@ -42,6 +43,8 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte, disable
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
 		"daemonset":        daemonset.New(client, factory),
+		"endpoints":        endpoints.NewEndpoints(client, factory),
+		"endpointslice":    endpoints.NewSlices(client, factory),
 	}
 	for _, name := range disabled {
 		delete(controllers, name)
