@@ -15,7 +15,9 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/gantryhq/gantry/internal/controllers/cronjob"
+	"github.com/gantryhq/gantry/internal/controllers/daemonset"
 	"github.com/gantryhq/gantry/internal/controllers/deployment"
+	"github.com/gantryhq/gantry/internal/controllers/endpoints"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/job"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
@@ -68,6 +70,9 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"job":              job.New(client, factory),
 		"ttlafterfinished": ttlafterfinished.New(client, factory),
 		"cronjob":          cronjob.New(client, factory),
+		"daemonset":        daemonset.New(client, factory),
+		"endpoints":        endpoints.NewEndpoints(client, factory),
+		"endpointslice":    endpoints.NewSlices(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -105,6 +105,9 @@ func TestNodeAffinity(t *testing.T) {
 			want: map[string]string{"c": unres + filter.ErrReasonNodeAffinity}},
 		{name: "selector and affinity both apply", pod: st.Pod("p").NodeSelector("disk", "hdd").NodeAffinityIn(v1.LabelTopologyZone, "z1"), nodes: ns,
 			want: map[string]string{"a": unres + filter.ErrReasonNodeAffinity, "b": unres + filter.ErrReasonNodeAffinity, "c": unres + filter.ErrReasonNodeAffinity}},
+		// How a DaemonSet pins its pods: matchFields on the node's name.
+		{name: "matchFields metadata.name", pod: st.Pod("p").NodeNameIn("b"), nodes: ns,
+			want: map[string]string{"a": unres + filter.ErrReasonNodeAffinity, "c": unres + filter.ErrReasonNodeAffinity}},
 	})
 }
 

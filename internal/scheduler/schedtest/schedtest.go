@@ -205,6 +205,19 @@ func (p *PodWrapper) NodeAffinityIn(key string, values ...string) *PodWrapper {
 	return p
 }
 
+// NodeNameIn requires the node's name to be one of names, through matchFields on
+// metadata.name, as DaemonSet pods do.
+func (p *PodWrapper) NodeNameIn(names ...string) *PodWrapper {
+	a := p.affinity()
+	if a.NodeAffinity == nil {
+		a.NodeAffinity = &v1.NodeAffinity{}
+	}
+	a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
+		MatchFields: []v1.NodeSelectorRequirement{{Key: "metadata.name", Operator: v1.NodeSelectorOpIn, Values: names}},
+	}}}
+	return p
+}
+
 // PreferNode prefers nodes whose label key is value, with weight.
 func (p *PodWrapper) PreferNode(weight int32, key, value string) *PodWrapper {
 	a := p.affinity()
