@@ -25,6 +25,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/replicaset"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
+	"github.com/gantryhq/gantry/internal/controllers/statefulset"
 	"github.com/gantryhq/gantry/internal/controllers/ttlafterfinished"
 	"github.com/gantryhq/gantry/internal/scheduler"
 )
@@ -73,6 +74,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"daemonset":        daemonset.New(client, factory),
 		"endpoints":        endpoints.NewEndpoints(client, factory),
 		"endpointslice":    endpoints.NewSlices(client, factory),
+		"statefulset":      statefulset.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
