@@ -217,6 +217,20 @@ func TestStatefulSet(t *testing.T) {
 			}
 			claimUIDs[claim] = claimUID(t, claim)
 		}
+		// kubectl describe shows what the controller did, in upstream's words (v1.37 titles the
+		// verb).
+		eventually(t, "events on the set", func() bool {
+			list, err := c.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web"})
+			if err != nil {
+				return false
+			}
+			var seen []string
+			for _, e := range list.Items {
+				seen = append(seen, e.Reason+": "+e.Message)
+			}
+			return slices.Contains(seen, "SuccessfulCreate: Create Pod web-2 in StatefulSet web successful") &&
+				slices.Contains(seen, "SuccessfulCreate: Create Claim www-web-2 Pod web-2 in StatefulSet web success")
+		})
 	})
 
 	t.Run("deleted pod comes back with the same name and claim", func(t *testing.T) {

@@ -33,9 +33,15 @@ func (c *Controller) createClaims(ctx context.Context, set *appsv1.StatefulSet, 
 		case apierrors.IsNotFound(err):
 			_, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(ctx, claim, metav1.CreateOptions{})
 			// AlreadyExists: the informer has not shown it yet; it is there.
-			if err != nil && !apierrors.IsAlreadyExists(err) {
-				errs = append(errs, fmt.Errorf("create claim %s for pod %s: %w", claim.Name, pod.Name, err))
+			if apierrors.IsAlreadyExists(err) {
+				continue
 			}
+			if err != nil {
+				c.record.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "Create Claim %s for Pod %s in StatefulSet %s failed error: %v", claim.Name, pod.Name, set.Name, err)
+				errs = append(errs, fmt.Errorf("create claim %s for pod %s: %w", claim.Name, pod.Name, err))
+				continue
+			}
+			c.record.Eventf(set, corev1.EventTypeNormal, "SuccessfulCreate", "Create Claim %s Pod %s in StatefulSet %s success", claim.Name, pod.Name, set.Name)
 		case err != nil:
 			errs = append(errs, fmt.Errorf("get claim %s: %w", claim.Name, err))
 		case existing.DeletionTimestamp != nil:

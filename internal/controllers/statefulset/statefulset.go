@@ -3,7 +3,6 @@ package statefulset
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,9 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/kubernetes/pkg/controller/history"
 
 	"github.com/gantryhq/gantry/internal/controller"
@@ -32,8 +34,9 @@ type Controller struct {
 	history history.Interface
 	synced  []cache.InformerSynced
 	queue   *controller.Controller
+	events  record.EventBroadcaster
+	record  record.EventRecorder
 	now     func() time.Time
-	log     *slog.Logger
 }
 
 // New returns a controller that reads StatefulSets, pods, claims and ControllerRevisions from
@@ -53,9 +56,11 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 		synced: []cache.InformerSynced{setInformer.Informer().HasSynced, podInformer.Informer().HasSynced,
 			claimInformer.Informer().HasSynced, revInformer.Informer().HasSynced},
 		now: time.Now,
-		log: slog.Default().With("controller", "statefulset"),
 	}
 	c.queue = controller.New("statefulset", c)
+	// Events go out only while Run runs; until then they are dropped.
+	c.events = record.NewBroadcaster()
+	c.record = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "statefulset-controller"})
 	setInformer.Informer().AddEventHandler(c.queue.Handler())
 	podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
@@ -67,6 +72,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 
 // Run reconciles until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	defer c.events.Shutdown()
 	return c.queue.Run(ctx, workers, c.synced...)
 }
 

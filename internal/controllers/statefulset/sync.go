@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,7 +149,7 @@ func (c *Controller) manage(ctx context.Context, p *plan) (int, error) {
 		if p.ordered && pod != firstUnhealthy && !available(pod, p.set.Spec.MinReadySeconds, p.now) {
 			return true, nil
 		}
-		return true, c.removePod(ctx, pod, "scale down")
+		return true, c.removePod(ctx, p.set, pod)
 	}); stop || err != nil {
 		return 0, err
 	}
@@ -165,7 +166,7 @@ func (c *Controller) processReplica(ctx context.Context, p *plan, pod *corev1.Po
 	// shutdowns end pods that way too); the next pass creates it again.
 	if finished(pod) {
 		if !terminating(pod) {
-			return true, c.removePod(ctx, pod, "restart")
+			return true, c.removePod(ctx, p.set, pod)
 		}
 		return true, nil
 	}
@@ -240,21 +241,35 @@ func (c *Controller) createPod(ctx context.Context, set *appsv1.StatefulSet, pod
 			return nil
 		}
 		// A pod of that name that the set does not own blocks the ordinal.
-		return fmt.Errorf("create pod %s/%s for statefulset %s: %w", pod.Namespace, pod.Name, set.Name, err)
-	case err != nil:
+	}
+	c.podEvent(set, pod, "create", err)
+	if err != nil {
 		return fmt.Errorf("create pod %s/%s for statefulset %s: %w", pod.Namespace, pod.Name, set.Name, err)
 	}
-	c.log.Debug("created pod", "statefulset", set.Namespace+"/"+set.Name, "pod", pod.Name)
 	return c.applyRetention(ctx, set, pod)
 }
 
-// removePod deletes pod; one already gone is not an error.
-func (c *Controller) removePod(ctx context.Context, pod *corev1.Pod, why string) error {
+// removePod deletes pod for set; one already gone is not an error.
+func (c *Controller) removePod(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod) error {
 	uid := pod.UID
 	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete pod %s/%s (%s): %w", pod.Namespace, pod.Name, why, err)
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
 	}
-	c.log.Debug("deleted pod", "pod", pod.Namespace+"/"+pod.Name, "reason", why)
+	c.podEvent(set, pod, "delete", err)
+	if err != nil {
+		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
 	return nil
+}
+
+// podEvent records on set that verb ("create", "delete") was done to pod, with upstream's
+// reasons and messages.
+func (c *Controller) podEvent(set *appsv1.StatefulSet, pod *corev1.Pod, verb string, err error) {
+	title := strings.ToUpper(verb[:1]) + verb[1:]
+	if err != nil {
+		c.record.Eventf(set, corev1.EventTypeWarning, "Failed"+title, "%s Pod %s in StatefulSet %s failed error: %v", title, pod.Name, set.Name, err)
+		return
+	}
+	c.record.Eventf(set, corev1.EventTypeNormal, "Successful"+title, "%s Pod %s in StatefulSet %s successful", title, pod.Name, set.Name)
 }

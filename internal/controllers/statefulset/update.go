@@ -60,7 +60,7 @@ func (c *Controller) rollingUpdate(ctx context.Context, p *plan) (int, error) {
 		// the budget is not spent on healthy pods while broken ones stay broken.
 		for i := len(p.replicas) - 1; i >= lowest; i-- {
 			if outdated(i) && !available(p.replicas[i], p.set.Spec.MinReadySeconds, p.now) {
-				if err := c.removePod(ctx, p.replicas[i], "update"); err != nil {
+				if err := c.removePod(ctx, p.set, p.replicas[i]); err != nil {
 					return deleted, err
 				}
 				deleted++
@@ -69,7 +69,7 @@ func (c *Controller) rollingUpdate(ctx context.Context, p *plan) (int, error) {
 	}
 	for i := len(p.replicas) - 1; i >= lowest && down < budget; i-- {
 		if outdated(i) && !p.unavailable(p.replicas[i]) {
-			if err := c.removePod(ctx, p.replicas[i], "update"); err != nil {
+			if err := c.removePod(ctx, p.set, p.replicas[i]); err != nil {
 				return deleted, err
 			}
 			deleted++
