@@ -275,6 +275,12 @@ func TestReconcile(t *testing.T) {
 		}), r1, r2, testPod(v1, 0, r1, "ready"), testPod(v1, 1, r1, "ready"), testPod(v1, 2, r1, "ready")}, claims(v1, 3)...), want: []string{
 			"delete pods web-1", "delete pods web-2",
 			status(3, 3, 1, 0, r1, r2)}},
+		{name: "parallel: broken old pods are replaced first, within maxUnavailable", objects: append([]runtime.Object{with(v2, func(s *appsv1.StatefulSet) {
+			s.Spec.PodManagementPolicy = appsv1.ParallelPodManagement
+			s.Spec.UpdateStrategy.RollingUpdate.Partition = ptr.To[int32](0)
+		}), r1, r2, testPod(v1, 0, r1, "ready"), testPod(v1, 1, r1, "notready"), testPod(v1, 2, r1, "ready")}, claims(v1, 3)...), want: []string{
+			"delete pods web-1",
+			status(3, 2, 2, 0, r1, r2)}},
 		{name: "OnDelete leaves old pods alone", objects: append([]runtime.Object{with(v2, func(s *appsv1.StatefulSet) {
 			s.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
 		}), r1, r2, testPod(v1, 0, r1, "ready"), testPod(v1, 1, r1, "ready"), testPod(v1, 2, r1, "ready")}, claims(v1, 3)...), want: []string{

@@ -132,22 +132,13 @@ func (c *Controller) manage(ctx context.Context, p *plan) (int, error) {
 	}); stop || err != nil {
 		return 0, err
 	}
-	// With OrderedReady every replica is available by now. A condemned pod that is not
-	// available may go only if it is the first unavailable one: healthy pods are not removed
-	// while an unhealthy one remains.
-	var firstUnhealthy *corev1.Pod
-	for _, pod := range p.condemned {
-		if p.unavailable(pod) {
-			firstUnhealthy = pod
-			break
-		}
-	}
+	// With OrderedReady every replica is available by now, and condemned pods go one at a
+	// time, highest ordinal first, each only once the one before is gone. (Upstream lets an
+	// unavailable condemned pod go only if it is the lowest unavailable one, which stalls when
+	// two are broken; here the highest goes, broken or not.)
 	if stop, err := walk(ctx, p.condemned, p.ordered, func(ctx context.Context, pod *corev1.Pod) (bool, error) {
 		if terminating(pod) {
 			return p.ordered, nil
-		}
-		if p.ordered && pod != firstUnhealthy && !available(pod, p.set.Spec.MinReadySeconds, p.now) {
-			return true, nil
 		}
 		return true, c.removePod(ctx, p.set, pod)
 	}); stop || err != nil {
