@@ -74,7 +74,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"daemonset":        daemonset.New(client, factory),
 		"endpoints":        endpoints.NewEndpoints(client, factory),
 		"endpointslice":    endpoints.NewSlices(client, factory),
-		"statefulset":      statefulset.New(client, factory),
+		"statefulset":      statefulset.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, "statefulset-controller")),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

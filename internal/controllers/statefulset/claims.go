@@ -37,11 +37,11 @@ func (c *Controller) createClaims(ctx context.Context, set *appsv1.StatefulSet, 
 				continue
 			}
 			if err != nil {
-				c.record.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "Create Claim %s for Pod %s in StatefulSet %s failed error: %v", claim.Name, pod.Name, set.Name, err)
+				c.record.Eventf(set, claim, corev1.EventTypeWarning, "FailedCreate", "Create", "Create Claim %s for Pod %s in StatefulSet %s failed error: %v", claim.Name, pod.Name, set.Name, err)
 				errs = append(errs, fmt.Errorf("create claim %s for pod %s: %w", claim.Name, pod.Name, err))
 				continue
 			}
-			c.record.Eventf(set, corev1.EventTypeNormal, "SuccessfulCreate", "Create Claim %s Pod %s in StatefulSet %s success", claim.Name, pod.Name, set.Name)
+			c.record.Eventf(set, claim, corev1.EventTypeNormal, "SuccessfulCreate", "Create", "Create Claim %s Pod %s in StatefulSet %s success", claim.Name, pod.Name, set.Name)
 		case err != nil:
 			errs = append(errs, fmt.Errorf("get claim %s: %w", claim.Name, err))
 		case existing.DeletionTimestamp != nil:

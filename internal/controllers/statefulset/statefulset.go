@@ -12,12 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/kubernetes/pkg/controller/history"
 
 	"github.com/gantryhq/gantry/internal/controller"
@@ -34,15 +32,15 @@ type Controller struct {
 	history history.Interface
 	synced  []cache.InformerSynced
 	queue   *controller.Controller
-	events  record.EventBroadcaster
-	record  record.EventRecorder
+	record  events.EventRecorder
 	now     func() time.Time
 }
 
 // New returns a controller that reads StatefulSets, pods, claims and ControllerRevisions from
-// factory's informers and writes through client. The caller starts factory after
+// factory's informers, writes through client and records events with recorder (upstream's
+// reporting controller is "statefulset-controller"). The caller starts factory after
 // constructing everything.
-func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *Controller {
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder) *Controller {
 	setInformer := factory.Apps().V1().StatefulSets()
 	podInformer := factory.Core().V1().Pods()
 	claimInformer := factory.Core().V1().PersistentVolumeClaims()
@@ -55,12 +53,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 		history: history.NewHistory(client, revInformer.Lister(), nil),
 		synced: []cache.InformerSynced{setInformer.Informer().HasSynced, podInformer.Informer().HasSynced,
 			claimInformer.Informer().HasSynced, revInformer.Informer().HasSynced},
-		now: time.Now,
+		record: recorder,
+		now:    time.Now,
 	}
 	c.queue = controller.New("statefulset", c)
-	// Events go out only while Run runs; until then they are dropped.
-	c.events = record.NewBroadcaster()
-	c.record = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "statefulset-controller"})
 	setInformer.Informer().AddEventHandler(c.queue.Handler())
 	podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
@@ -72,8 +68,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 
 // Run reconciles until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.events.Shutdown()
 	return c.queue.Run(ctx, workers, c.synced...)
 }
 

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 )
 
@@ -94,7 +95,7 @@ func fixture(t *testing.T, objects ...runtime.Object) (*Controller, *fake.Client
 	t.Helper()
 	client := fake.NewClientset(objects...)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory)
+	c := New(client, factory, events.NewFakeRecorder(100))
 	c.now = func() time.Time { return epoch.Add(time.Hour) }
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -368,5 +369,29 @@ func TestRevisionData(t *testing.T) {
 	}
 	if img := restored.Spec.Template.Spec.Containers[0].Image; img != "nginx:1" || restored.Spec.Template.Labels["extra"] != "" {
 		t.Errorf("restored template %+v", restored.Spec.Template)
+	}
+}
+
+// TestEvents checks the events a create records on the set, in upstream's words.
+func TestEvents(t *testing.T) {
+	client := fake.NewClientset(testSet(1, "nginx:1"))
+	factory := informers.NewSharedInformerFactory(client, 0)
+	rec := events.NewFakeRecorder(10)
+	c := New(client, factory, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	cache.WaitForCacheSync(ctx.Done(), c.synced...)
+	if err := c.Reconcile(ctx, "ns/web"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(rec.Events) > 0 {
+		got = append(got, <-rec.Events)
+	}
+	want := []string{"Normal SuccessfulCreate Create Claim www-web-0 Pod web-0 in StatefulSet web success",
+		"Normal SuccessfulCreate Create Pod web-0 in StatefulSet web successful"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }

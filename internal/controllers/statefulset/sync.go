@@ -259,8 +259,8 @@ func (c *Controller) removePod(ctx context.Context, set *appsv1.StatefulSet, pod
 func (c *Controller) podEvent(set *appsv1.StatefulSet, pod *corev1.Pod, verb string, err error) {
 	title := strings.ToUpper(verb[:1]) + verb[1:]
 	if err != nil {
-		c.record.Eventf(set, corev1.EventTypeWarning, "Failed"+title, "%s Pod %s in StatefulSet %s failed error: %v", title, pod.Name, set.Name, err)
+		c.record.Eventf(set, pod, corev1.EventTypeWarning, "Failed"+title, title, "%s Pod %s in StatefulSet %s failed error: %v", title, pod.Name, set.Name, err)
 		return
 	}
-	c.record.Eventf(set, corev1.EventTypeNormal, "Successful"+title, "%s Pod %s in StatefulSet %s successful", title, pod.Name, set.Name)
+	c.record.Eventf(set, pod, corev1.EventTypeNormal, "Successful"+title, title, "%s Pod %s in StatefulSet %s successful", title, pod.Name, set.Name)
 }
