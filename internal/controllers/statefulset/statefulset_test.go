@@ -395,3 +395,27 @@ func TestEvents(t *testing.T) {
 		t.Errorf("events %q, want %q", got, want)
 	}
 }
+
+// TestCollision checks that a revision name taken by other data moves the new revision to
+// another name and counts the collision in status.
+func TestCollision(t *testing.T) {
+	set := testSet(0, "nginx:1")
+	r := revisionFor(t, set, 1)
+	taken := r.DeepCopy()
+	taken.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "other", UID: "other-uid", Controller: ptr.To(true)}}
+	taken.Data.Raw = []byte(`{"other":true}`)
+	c, client := fixture(t, set, taken)
+	if err := c.Reconcile(context.Background(), "ns/web"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.AppsV1().StatefulSets("ns").Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.Status; st.CollisionCount == nil || *st.CollisionCount != 1 || st.UpdateRevision == r.Name || !strings.HasPrefix(st.UpdateRevision, "web-") {
+		t.Errorf("status: collisionCount %v updateRevision %s (taken: %s)", st.CollisionCount, st.UpdateRevision, r.Name)
+	}
+	if _, err := client.AppsV1().ControllerRevisions("ns").Get(context.Background(), got.Status.UpdateRevision, metav1.GetOptions{}); err != nil {
+		t.Errorf("revision %s: %v", got.Status.UpdateRevision, err)
+	}
+}
