@@ -30,9 +30,10 @@
 //     stops at the first pod it created, or that is terminating, not Running and Ready, or not
 //     yet available for minReadySeconds: pod i+1 never exists before pod i is Ready. With
 //     Parallel every replica is handled at once.
-//  4. Remove condemned pods, highest ordinal first; with OrderedReady one at a time and only
-//     when all the replicas are available. Before a pod goes, its claims are given the
-//     ownership persistentVolumeClaimRetentionPolicy.whenScaled asks for.
+//  4. Remove condemned pods, highest ordinal first; with OrderedReady one at a time, each once
+//     the one before is gone, and only when all the replicas are available. Before a pod goes,
+//     its claims are given the ownership persistentVolumeClaimRetentionPolicy.whenScaled asks
+//     for.
 //  5. RollingUpdate: delete pods whose revision is not the update revision, from the highest
 //     ordinal down to spec.updateStrategy.rollingUpdate.partition, so that at most
 //     maxUnavailable replicas are unavailable; the walk in step 3 recreates them from the new
@@ -46,6 +47,10 @@
 // owner of its claims before it is deleted (they go with the pod). Retain leaves claims
 // unowned. A claim still owned by an earlier pod of the same name blocks creating the pod
 // until the garbage collector has removed it.
+//
+// Creating and deleting pods and creating claims are recorded as events on the set, with
+// upstream's reasons and messages (SuccessfulCreate "Create Pod web-0 in StatefulSet web
+// successful", ...).
 //
 // Pod names are deterministic, so a lagging informer cannot cause duplicates: a create of a
 // pod that already exists fails with AlreadyExists and the pod's add event brings the set
