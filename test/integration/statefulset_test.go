@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,14 +24,14 @@ import (
 
 // podChange is one change to a pod as a watch delivered it.
 type podChange struct {
+	rv       int64 // the pod's resourceVersion: the server's order of changes
 	kind     watch.EventType
 	name     string
-	uid      types.UID
 	ready    bool // Running and Ready
 	deleting bool
 }
 
-// podRecorder keeps, in order, every pod event in a namespace from the moment it starts.
+// podRecorder keeps every pod change in a namespace from the moment it starts.
 type podRecorder struct {
 	mu     sync.Mutex
 	events []podChange
@@ -52,8 +53,9 @@ func recordPodChanges(t *testing.T, c *cluster, ns string) *podRecorder {
 			if !ok {
 				continue
 			}
+			rv, _ := strconv.ParseInt(p.ResourceVersion, 10, 64)
 			r.mu.Lock()
-			r.events = append(r.events, podChange{kind: ev.Type, name: p.Name, uid: p.UID,
+			r.events = append(r.events, podChange{rv: rv, kind: ev.Type, name: p.Name,
 				ready: p.Status.Phase == corev1.PodRunning && isReady(p), deleting: p.DeletionTimestamp != nil})
 			r.mu.Unlock()
 		}
@@ -62,22 +64,39 @@ func recordPodChanges(t *testing.T, c *cluster, ns string) *podRecorder {
 	return r
 }
 
-// first returns the index of the first event since from that satisfies f, or -1.
-func (r *podRecorder) first(from int, f func(podChange) bool) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := from; i < len(r.events); i++ {
-		if f(r.events[i]) {
-			return i
+// await waits until a change after resourceVersion after satisfies f, and returns the
+// resourceVersion of the first such change. The recorder's watch may lag behind what other
+// clients already see, so it is polled.
+func (r *podRecorder) await(t *testing.T, after int64, what string, f func(podChange) bool) int64 {
+	t.Helper()
+	var found int64 = -1
+	eventually(t, what, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, e := range r.events {
+			if e.rv > after && f(e) {
+				found = e.rv
+				return true
+			}
 		}
-	}
-	return -1
+		return false
+	})
+	return found
 }
 
-func (r *podRecorder) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.events)
+// podsResourceVersion returns the server's current resourceVersion: every later change has a
+// greater one.
+func podsResourceVersion(t *testing.T, c *cluster, ns string) int64 {
+	t.Helper()
+	list, err := c.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := strconv.ParseInt(list.ResourceVersion, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rv
 }
 
 func podAdded(name string) func(podChange) bool {
@@ -175,9 +194,10 @@ func TestStatefulSet(t *testing.T) {
 		rolloutStatus(t, "partitioned roll out complete: 3 new pods have been updated")
 		for i := 1; i < 3; i++ {
 			prev, name := fmt.Sprintf("web-%d", i-1), fmt.Sprintf("web-%d", i)
-			ready, create := rec.first(0, podBecameReady(prev)), rec.first(0, podAdded(name))
-			if ready < 0 || create < 0 || create < ready {
-				t.Errorf("%s added at event %d, %s ready at event %d: want it added only after", name, create, prev, ready)
+			ready := rec.await(t, 0, prev+" ready", podBecameReady(prev))
+			create := rec.await(t, 0, name+" added", podAdded(name))
+			if create < ready {
+				t.Errorf("%s added at resourceVersion %d, %s ready at %d: want it added only after", name, create, prev, ready)
 			}
 		}
 		set := getSet(t)
@@ -275,15 +295,16 @@ func TestStatefulSet(t *testing.T) {
 	})
 
 	t.Run("update completes from the highest ordinal down", func(t *testing.T) {
-		mark := rec.len()
+		mark := podsResourceVersion(t, c, ns)
 		if _, err := sets.Patch(ctx, "web", types.MergePatchType, []byte(`{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}`), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		rolloutStatus(t, "partitioned roll out complete: 3 new pods have been updated")
-		one, zero := rec.first(mark, podStartedDeleting("web-1")), rec.first(mark, podStartedDeleting("web-0"))
-		oneReady := rec.first(max(one, 0), podBecameReady("web-1"))
-		if one < 0 || zero < 0 || oneReady < 0 || zero < oneReady {
-			t.Errorf("web-1 deleted at event %d and ready again at %d, web-0 deleted at %d: want web-0 only after web-1 is back", one, oneReady, zero)
+		one := rec.await(t, mark, "web-1 deleted", podStartedDeleting("web-1"))
+		oneReady := rec.await(t, one, "web-1 ready again", podBecameReady("web-1"))
+		zero := rec.await(t, mark, "web-0 deleted", podStartedDeleting("web-0"))
+		if zero < oneReady {
+			t.Errorf("web-1 deleted at resourceVersion %d and ready again at %d, web-0 deleted at %d: want web-0 only after web-1 is back", one, oneReady, zero)
 		}
 		st := getSet(t).Status
 		if st.CurrentRevision != st.UpdateRevision || st.CurrentReplicas != 3 || st.UpdatedReplicas != 3 {
@@ -318,16 +339,17 @@ func TestStatefulSet(t *testing.T) {
 	})
 
 	t.Run("scale down removes the highest ordinal first and keeps claims", func(t *testing.T) {
-		mark := rec.len()
+		mark := podsResourceVersion(t, c, ns)
 		c.kubectl("-n", ns, "scale", "statefulset/web", "--replicas=1")
 		eventually(t, "web-1 and web-2 gone", func() bool {
 			list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 			return err == nil && len(list.Items) == 1 && list.Items[0].Name == "web-0"
 		})
-		two, one := rec.first(mark, podStartedDeleting("web-2")), rec.first(mark, podStartedDeleting("web-1"))
-		twoGone := rec.first(mark, func(e podChange) bool { return e.kind == watch.Deleted && e.name == "web-2" })
-		if two < 0 || one < 0 || twoGone < 0 || one < twoGone {
-			t.Errorf("web-2 deleted at event %d (gone at %d), web-1 at %d: want web-1 only after web-2 is gone", two, twoGone, one)
+		two := rec.await(t, mark, "web-2 deleted", podStartedDeleting("web-2"))
+		twoGone := rec.await(t, mark, "web-2 gone", func(e podChange) bool { return e.kind == watch.Deleted && e.name == "web-2" })
+		one := rec.await(t, mark, "web-1 deleted", podStartedDeleting("web-1"))
+		if one < twoGone {
+			t.Errorf("web-2 deleted at resourceVersion %d (gone at %d), web-1 at %d: want web-1 only after web-2 is gone", two, twoGone, one)
 		}
 		for claim, uid := range claimUIDs {
 			if claimUID(t, claim) != uid {
