@@ -181,6 +181,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case path == "/metrics":
 		s.metrics.handler.ServeHTTP(w, r)
 		return
+	case strings.HasPrefix(path, "/debug/pprof/"):
+		// Go's profiler, for authorized users only, as kube-apiserver's --profiling serves it.
+		servePprof(w, r)
+		return
 	case strings.HasPrefix(path, "/openapi/"):
 		if s.cfg.OpenAPI != nil {
 			s.cfg.OpenAPI.ServeHTTP(w, r)

@@ -91,3 +91,19 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestProfiling: Go's profiles are served to administrators only, as kube-apiserver's are.
+func TestProfiling(t *testing.T) {
+	c := startCluster(t)
+	if code, _ := c.get(c.httpsClient(), "/debug/pprof/heap", ""); code == http.StatusOK {
+		t.Fatal("anonymous /debug/pprof/heap = 200, want it refused")
+	}
+	raw, err := c.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/").DoRaw(context.Background())
+	if err != nil || !strings.Contains(string(raw), "goroutine") {
+		t.Fatalf("/debug/pprof/ as admin: %v\n%.300s", err, raw)
+	}
+	raw, err = c.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "1").DoRaw(context.Background())
+	if err != nil || len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
+		t.Fatalf("/debug/pprof/profile as admin: %v, want a gzipped profile (%d bytes)", err, len(raw))
+	}
+}
