@@ -13,63 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
-	"github.com/gantryhq/gantry/internal/app"
+	"github.com/gantryhq/gantry/internal/agent/simulate"
 )
-
-// fakeKubelet stands in for the scheduler and the nodes in one namespace: it binds new pods to
-// a node, marks them Running and Ready, and finishes graceful deletions. Pausing it leaves new
-// pods unready.
-type fakeKubelet struct {
-	paused atomic.Bool
-}
-
-func startFakeKubelet(t *testing.T, c *cluster, ns string) *fakeKubelet {
-	k := &fakeKubelet{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if !k.paused.Load() {
-				k.step(ctx, c.client, ns)
-			}
-			time.Sleep(30 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return k
-}
-
-func (k *fakeKubelet) step(ctx context.Context, client kubernetes.Interface, ns string) {
-	pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	for _, p := range pods.Items {
-		switch {
-		case p.DeletionTimestamp != nil:
-			client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-		case p.Spec.NodeName == "":
-			b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: p.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}
-			client.CoreV1().Pods(ns).Bind(ctx, b, metav1.CreateOptions{})
-		case p.Status.Phase != corev1.PodRunning:
-			now := metav1.Now()
-			p.Status.Phase = corev1.PodRunning
-			p.Status.StartTime = &now
-			p.Status.Conditions = []corev1.PodCondition{
-				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
-				{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
-				{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-				{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			}
-			client.CoreV1().Pods(ns).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
-		}
-	}
-}
 
 func isReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
@@ -106,11 +54,14 @@ func replicaSetsOf(t *testing.T, c *cluster, ns, app string) []appsv1.ReplicaSet
 }
 
 func TestDeploymentController(t *testing.T) {
-	// The fake kubelet places pods itself.
-	c := startCluster(t, func(cfg *app.ServerConfig) { cfg.DisableScheduler = true })
+	c := startCluster(t)
+	// Pods take a moment to start, so that a rollout has unready pods to count.
+	sim := simulate.DefaultOptions()
+	sim.Nodes, sim.PodStartDelay = 3, 200*time.Millisecond
+	stopSim := runSimulator(t, c, sim)
+	top := t
 	const ns = "rollout"
 	createNamespace(t, c, ns)
-	kubelet := startFakeKubelet(t, c, ns)
 	ctx := context.Background()
 
 	d := &appsv1.Deployment{
@@ -269,7 +220,8 @@ func TestDeploymentController(t *testing.T) {
 		for _, p := range livePods(t, c, ns, "web") {
 			before[p.Name] = true
 		}
-		kubelet.paused.Store(true)
+		// With the nodes' agent stopped, the new pods never become ready.
+		stopSim()
 		c.kubectl("-n", ns, "scale", "deployment/web", "--replicas=5")
 		eventually(t, "5 pods", func() bool { return len(livePods(t, c, ns, "web")) == 5 })
 		c.kubectl("-n", ns, "scale", "deployment/web", "--replicas=3")
@@ -279,7 +231,7 @@ func TestDeploymentController(t *testing.T) {
 				t.Errorf("pod %s (new, unready) survived the scale-down; the ready ones were %v", p.Name, before)
 			}
 		}
-		kubelet.paused.Store(false)
+		runSimulator(top, c, sim) // for the rest of the test, not just this subtest
 		rolloutStatus()
 	})
 

@@ -25,6 +25,9 @@
 //     reason Completed), or fails then if it has the annotation gantry.dev/simulate-exit-code
 //     (ExitCodeAnnotation): its containers exit with that code, reason Error; a pod being deleted (deletionTimestamp set) is deleted at once with
 //     grace period 0, as a kubelet does once the containers have stopped.
+//   - Readiness: a running pod is Ready when every readiness gate's condition in its status
+//     is True, as with a kubelet; setting the gate's condition (a pods/status patch) makes it
+//     Ready, and a Ready condition someone else set to False is set back.
 //   - A Node deleted by someone else stays deleted (its Lease and heartbeat stop) until the
 //     agent restarts, as with a kubelet.
 //
@@ -59,7 +62,7 @@
 //
 // Container logs, exec, port-forward and metrics (no kubelet endpoint is served; the Node's
 // daemonEndpoints are empty); probes, restarts and failures (but for ExitCodeAnnotation);
-// readiness gates; resource usage and evictions; volumes; pods with a phase other than
+// resource usage and evictions; volumes; pods with a phase other than
 // Pending when first seen.
 //
 // # Credentials

@@ -3,6 +3,8 @@ package simulate
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,12 +35,15 @@ const (
 	actStart
 	// actComplete: write the status of a pod whose containers exited (completedPod).
 	actComplete
+	// actReadiness: write the Ready condition of a running pod that its readiness gates
+	// changed (withReadiness).
+	actReadiness
 	// actDelete: delete the pod with grace period 0, its containers being "stopped".
 	actDelete
 )
 
 func (a action) String() string {
-	return [...]string{"none", "wait", "start", "complete", "delete"}[a]
+	return [...]string{"none", "wait", "start", "complete", "delete", "readiness"}[a]
 }
 
 type step struct {
@@ -64,6 +69,8 @@ func nextStep(pod *corev1.Pod, t podTimes, now time.Time, o *Options) step {
 			return step{action: actWait, after: d}
 		}
 		return step{action: actStart}
+	case readyStatus(pod) != wantReady(pod):
+		return step{action: actReadiness}
 	case ownedByJob(pod):
 		started := t.started
 		if started.IsZero() && pod.Status.StartTime != nil {
@@ -126,8 +133,58 @@ func startedPod(pod *corev1.Pod, now metav1.Time, hostIP, podIP string) *corev1.
 	setPodCondition(p, corev1.PodReadyToStartContainers, corev1.ConditionTrue, "", now, false)
 	setPodCondition(p, corev1.PodInitialized, corev1.ConditionTrue, "", now, false)
 	setPodCondition(p, corev1.ContainersReady, corev1.ConditionTrue, "", now, false)
-	setPodCondition(p, corev1.PodReady, corev1.ConditionTrue, "", now, false)
-	return p
+	return withReadiness(p, now)
+}
+
+// withReadiness sets pod's Ready condition as a kubelet does for a pod whose containers are
+// ready: True when every readiness gate's condition is True, else False, saying which gate
+// holds it back. pod is changed and returned.
+func withReadiness(pod *corev1.Pod, now metav1.Time) *corev1.Pod {
+	reason, message := gateBlocking(pod)
+	status := corev1.ConditionTrue
+	if reason != "" {
+		status = corev1.ConditionFalse
+	}
+	setPodCondition(pod, corev1.PodReady, status, reason, now, false)
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == corev1.PodReady {
+			pod.Status.Conditions[i].Message = message
+		}
+	}
+	return pod
+}
+
+// gateBlocking returns the kubelet's reason and message for the first readiness gate of pod
+// whose condition is not True, or "" if none is.
+func gateBlocking(pod *corev1.Pod) (reason, message string) {
+	for _, g := range pod.Spec.ReadinessGates {
+		i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == g.ConditionType })
+		switch {
+		case i < 0:
+			return "ReadinessGatesNotReady", fmt.Sprintf("corresponding condition of pod readiness gate %q does not exist.", g.ConditionType)
+		case pod.Status.Conditions[i].Status != corev1.ConditionTrue:
+			return "ReadinessGatesNotReady", fmt.Sprintf("the status of pod readiness gate %q is not \"True\", but %v", g.ConditionType, pod.Status.Conditions[i].Status)
+		}
+	}
+	return "", ""
+}
+
+// readyStatus is the status of pod's Ready condition.
+func readyStatus(pod *corev1.Pod) corev1.ConditionStatus {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// wantReady is the Ready status a running pod's readiness gates call for.
+func wantReady(pod *corev1.Pod) corev1.ConditionStatus {
+	if reason, _ := gateBlocking(pod); reason != "" {
+		return corev1.ConditionFalse
+	}
+	return corev1.ConditionTrue
 }
 
 // ExitCodeAnnotation on a Job pod makes it fail: after JobDuration its containers exit with

@@ -334,3 +334,31 @@ func TestSlimPod(t *testing.T) {
 		t.Errorf("other pod = %+v", p)
 	}
 }
+
+func TestReadinessGates(t *testing.T) {
+	o := DefaultOptions()
+	now := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	pod := testPod("gated", "sim-0")
+	pod.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "example.com/lb"}}
+
+	started := startedPod(pod, now, "198.18.0.1", "198.18.0.2")
+	ready := started.Status.Conditions[slices.IndexFunc(started.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodReady })]
+	if ready.Status != corev1.ConditionFalse || ready.Reason != "ReadinessGatesNotReady" ||
+		ready.Message != `corresponding condition of pod readiness gate "example.com/lb" does not exist.` {
+		t.Errorf("started pod with an unmet gate: Ready %+v, want False with the kubelet's reason and message", ready)
+	}
+	if s := nextStep(started, podTimes{}, now.Time, &o); s.action != actNone {
+		t.Errorf("next step with the gate still missing: %v, want none", s.action)
+	}
+
+	started.Status.Conditions = append(started.Status.Conditions, corev1.PodCondition{Type: "example.com/lb", Status: corev1.ConditionTrue})
+	if s := nextStep(started, podTimes{}, now.Time, &o); s.action != actReadiness {
+		t.Fatalf("next step once the gate is True: %v, want readiness", s.action)
+	}
+	if got := readyStatus(withReadiness(started, now)); got != corev1.ConditionTrue {
+		t.Errorf("Ready once the gate is True: %s", got)
+	}
+	if s := nextStep(started, podTimes{}, now.Time, &o); s.action != actNone {
+		t.Errorf("next step once Ready: %v, want none", s.action)
+	}
+}

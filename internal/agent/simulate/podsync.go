@@ -141,6 +141,11 @@ func (a *agent) advancePod(ctx context.Context, pod *corev1.Pod) error {
 				}
 				return nil
 			}
+		case actReadiness:
+			_, err = pods.UpdateStatus(ctx, withReadiness(pod.DeepCopy(), metav1.NewTime(now)), metav1.UpdateOptions{})
+			if err == nil {
+				return nil
+			}
 		case actComplete:
 			_, err = pods.UpdateStatus(ctx, completedPod(pod, metav1.NewTime(now)), metav1.UpdateOptions{})
 			if err == nil {
