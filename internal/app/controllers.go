@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -53,28 +52,28 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 	if err != nil {
 		return err
 	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
-	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		return fmt.Errorf("start event recording: %w", err)
-	}
-	defer broadcaster.Shutdown()
+	// One event broadcaster for all, as in kube-controller-manager: newer controllers record
+	// events.k8s.io Events, older ones core Events through the legacy recorder.
+	recorders := events.NewEventBroadcasterAdapterWithContext(ctx, client)
+	recorders.StartRecordingToSink(ctx.Done())
+	defer recorders.Shutdown()
 	factory := informers.NewSharedInformerFactory(client, 0)
 	controllers := map[string]runnable{
 		"garbagecollector": garbagecollector.New(client.Discovery(), meta),
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, opts.caPEM),
-		"replicaset":       replicaset.New(client, factory),
-		"deployment":       deployment.New(client, factory),
-		"nodelifecycle": nodelifecycle.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, "node-controller"),
+		"replicaset":       replicaset.New(client, factory, recorders.DeprecatedNewLegacyRecorder("replicaset-controller")),
+		"deployment":       deployment.New(client, factory, recorders.DeprecatedNewLegacyRecorder("deployment-controller")),
+		"nodelifecycle": nodelifecycle.New(client, factory, recorders.NewRecorder("node-controller"),
 			opts.nodeGracePeriod),
-		"job":              job.New(client, factory),
+		"job":              job.New(client, factory, recorders.DeprecatedNewLegacyRecorder("job-controller")),
 		"ttlafterfinished": ttlafterfinished.New(client, factory),
-		"cronjob":          cronjob.New(client, factory),
+		"cronjob":          cronjob.New(client, factory, recorders.DeprecatedNewLegacyRecorder("cronjob-controller")),
 		"daemonset":        daemonset.New(client, factory),
 		"endpoints":        endpoints.NewEndpoints(client, factory),
-		"endpointslice":    endpoints.NewSlices(client, factory),
-		"statefulset":      statefulset.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, "statefulset-controller")),
+		"endpointslice":    endpoints.NewSlices(client, factory, recorders.DeprecatedNewLegacyRecorder("endpoint-slice-controller")),
+		"statefulset":      statefulset.New(client, factory, recorders.NewRecorder("statefulset-controller")),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -128,6 +129,11 @@ func TestDeploymentController(t *testing.T) {
 		if st := got.Status; st.Replicas != 3 || st.UpdatedReplicas != 3 || st.ReadyReplicas != 3 || st.AvailableReplicas != 3 || st.ObservedGeneration != got.Generation {
 			t.Errorf("status %+v", st)
 		}
+		// What kubectl describe shows under Events.
+		eventually(t, "the scaling and pod creation events", func() bool {
+			return hasEvent(t, c, ns, "Deployment", "web", "ScalingReplicaSet", "Scaled up replica set "+first.Name+" from 0 to 3") &&
+				hasEvent(t, c, ns, "ReplicaSet", first.Name, "SuccessfulCreate", "Created pod: "+pods[0].Name)
+		})
 	})
 
 	t.Run("rolling update keeps availability", func(t *testing.T) {
@@ -327,4 +333,16 @@ func regexpLines(out string, want ...string) bool {
 		}
 	}
 	return slices.Equal(revs, want)
+}
+
+// hasEvent reports whether an Event about the named object has reason and message.
+func hasEvent(t *testing.T, c *cluster, ns, kind, name, reason, message string) bool {
+	t.Helper()
+	list, err := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{
+		FieldSelector: fields.Set{"involvedObject.kind": kind, "involvedObject.name": name, "reason": reason}.String(),
+	})
+	if err != nil {
+		t.Fatalf("list events: %v", err)
+	}
+	return slices.ContainsFunc(list.Items, func(e corev1.Event) bool { return e.Message == message })
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -134,11 +135,35 @@ func TestEndpoints(t *testing.T) {
 	}
 	zone := map[string]string{}
 	ip := map[string]string{}
+	// web-1 is in rotation only while its readiness gate says so, as a load balancer
+	// controller would set it; the node's agent keeps its Ready condition in line.
+	gate := corev1.PodConditionType("example.com/in-rotation")
+	setGate := func(t *testing.T, status corev1.ConditionStatus) {
+		t.Helper()
+		eventually(t, "web-1's readiness gate set to "+string(status), func() bool {
+			p, err := pods.Get(ctx, "web-1", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Status.Phase != corev1.PodRunning {
+				return false
+			}
+			p.Status.Conditions = slices.DeleteFunc(p.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate })
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: gate, Status: status, LastTransitionTime: metav1.Now()})
+			_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+			return err == nil
+		})
+	}
 	for _, name := range []string{"web-0", "web-1", "web-2"} {
-		if _, err := pods.Create(ctx, backendPod(name, "web"), metav1.CreateOptions{}); err != nil {
+		pod := backendPod(name, "web")
+		if name == "web-1" {
+			pod.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: gate}}
+		}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	setGate(t, corev1.ConditionTrue)
 	for _, name := range []string{"web-0", "web-1", "web-2"} {
 		p := runningPod(t, c, name)
 		ip[name] = p.Status.PodIP
@@ -178,26 +203,18 @@ func TestEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ep.Labels["endpoints.kubernetes.io/managed-by"] != "endpoint-controller" || ep.Annotations[corev1.EndpointsLastChangeTriggerTime] == "" {
-		t.Errorf("endpoints labels %v annotations %v, want managed-by endpoint-controller and a last-change-trigger-time", ep.Labels, ep.Annotations)
+	// The trigger time is only there when the last sync had one: a pod whose Ready condition
+	// flipped twice within a second (web-1 with its gate) shows no new one, as upstream.
+	_, err = time.Parse(time.RFC3339Nano, ep.Annotations[corev1.EndpointsLastChangeTriggerTime])
+	if ep.Labels["endpoints.kubernetes.io/managed-by"] != "endpoint-controller" || err != nil && ep.Annotations[corev1.EndpointsLastChangeTriggerTime] != "" {
+		t.Errorf("endpoints labels %v annotations %v, want managed-by endpoint-controller and any last-change-trigger-time a time", ep.Labels, ep.Annotations)
 	}
 	if out := c.kubectl("get", "endpoints", "web"); !strings.Contains(out, ip["web-0"]+":") {
 		t.Errorf("kubectl get endpoints web does not show %s:\n%s", ip["web-0"], out)
 	}
 
 	t.Run("a pod that is not ready", func(t *testing.T) {
-		p, err := pods.Get(ctx, "web-1", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range p.Status.Conditions {
-			if p.Status.Conditions[i].Type == corev1.PodReady {
-				p.Status.Conditions[i].Status = corev1.ConditionFalse
-			}
-		}
-		if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		setGate(t, corev1.ConditionFalse)
 		// One subset: the ports are the same.
 		want := fmt.Sprintf("ready=%v notReady=%v ports=[http:8080 metrics:9100]", sorted("web-0", "web-2"), sorted("web-1"))
 		eventually(t, "web-1 in notReadyAddresses", func() bool { return endpointsView(t, c, "web") == want })

@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -40,7 +39,6 @@ type Controller struct {
 	jobs     batchlisters.JobLister
 	synced   []cache.InformerSynced
 	queue    *controller.Controller
-	events   record.EventBroadcaster
 	recorder record.EventRecorder
 	clock    clock.PassiveClock
 	log      *slog.Logger
@@ -48,17 +46,15 @@ type Controller struct {
 
 // New returns a controller over factory's CronJob and Job informers that creates Jobs and
 // writes CronJob status and events through client. The caller starts factory.
-func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *Controller {
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
 	cjInformer := factory.Batch().V1().CronJobs()
 	jobInformer := factory.Batch().V1().Jobs()
-	events := record.NewBroadcaster()
 	c := &Controller{
 		client:   client,
 		cronJobs: cjInformer.Lister(),
 		jobs:     jobInformer.Lister(),
 		synced:   []cache.InformerSynced{cjInformer.Informer().HasSynced, jobInformer.Informer().HasSynced},
-		events:   events,
-		recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "cronjob-controller"}),
+		recorder: recorder,
 		clock:    clock.RealClock{},
 		log:      slog.Default().With("controller", "cronjob"),
 	}
@@ -74,8 +70,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 
 // Run reconciles until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.events.Shutdown()
 	return c.queue.Run(ctx, workers, c.synced...)
 }
 

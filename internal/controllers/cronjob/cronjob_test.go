@@ -103,10 +103,9 @@ func fixture(t *testing.T, now time.Time, objects ...runtime.Object) (*Controlle
 	t.Helper()
 	client := fake.NewClientset(objects...)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory)
-	c.clock = clocktesting.NewFakePassiveClock(now)
 	rec := record.NewFakeRecorder(100)
-	c.recorder = rec
+	c := New(client, factory, rec)
+	c.clock = clocktesting.NewFakePassiveClock(now)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	factory.Start(ctx.Done())

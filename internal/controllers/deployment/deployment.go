@@ -16,6 +16,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/gantryhq/gantry/internal/controller"
 )
@@ -30,14 +31,15 @@ type Controller struct {
 	pods        corelisters.PodLister
 	synced      []cache.InformerSynced
 	queue       *controller.Controller
+	events      record.EventRecorder
 	now         func() time.Time
 	log         *slog.Logger
 }
 
 // New returns a controller that reads Deployments, ReplicaSets and pods from factory's
-// informers and writes ReplicaSets and Deployments through client. The caller starts
-// factory after constructing everything.
-func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *Controller {
+// informers, writes ReplicaSets and Deployments through client, and records scaling with
+// recorder. The caller starts factory after constructing everything.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
 	dInformer := factory.Apps().V1().Deployments()
 	rsInformer := factory.Apps().V1().ReplicaSets()
 	podInformer := factory.Core().V1().Pods()
@@ -48,8 +50,9 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 		pods:        podInformer.Lister(),
 		synced: []cache.InformerSynced{dInformer.Informer().HasSynced, rsInformer.Informer().HasSynced,
 			podInformer.Informer().HasSynced},
-		now: time.Now,
-		log: slog.Default().With("controller", "deployment"),
+		events: recorder,
+		now:    time.Now,
+		log:    slog.Default().With("controller", "deployment"),
 	}
 	c.queue = controller.New("deployment", c)
 	dInformer.Informer().AddEventHandler(c.queue.Handler())

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 )
 
@@ -70,7 +71,7 @@ func reconcile(t *testing.T, objects ...runtime.Object) ([]string, *fake.Clients
 	t.Helper()
 	client := fake.NewClientset(objects...)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory)
+	c := New(client, factory, record.NewFakeRecorder(100))
 	c.now = func() time.Time { return epoch.Add(time.Hour) }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -182,8 +182,8 @@ func (r *rollout) createNewReplicaSet(ctx context.Context, old []*appsv1.Replica
 		}
 		return nil, fmt.Errorf("create replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
 	}
-	if !alreadyExists {
-		r.c.log.Debug("created replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", created.Name, "replicas", n)
+	if !alreadyExists && n > 0 {
+		r.c.events.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, n)
 	}
 	r.all = append(r.all, created)
 	if err := r.setRevision(ctx, newRevision); err != nil {
@@ -387,8 +387,12 @@ func (r *rollout) scale(ctx context.Context, rs *appsv1.ReplicaSet, n int32) (bo
 	if err != nil {
 		return false, rs, fmt.Errorf("scale replicaset %s/%s to %d: %w", cp.Namespace, cp.Name, n, err)
 	}
-	if sizeChanged {
-		r.c.log.Debug("scaled replicaset", "replicaset", cp.Namespace+"/"+cp.Name, "from", replicas(rs.Spec.Replicas), "to", n)
+	if from := replicas(rs.Spec.Replicas); sizeChanged {
+		op := "up"
+		if n < from {
+			op = "down"
+		}
+		r.c.events.Eventf(r.d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", op, cp.Name, from, n)
 	}
 	r.replace(updated)
 	return sizeChanged, updated, nil

@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -44,19 +42,16 @@ type EndpointSlices struct {
 	tracker    *endpointsliceutil.EndpointSliceTracker
 	triggers   *endpointsliceutil.TriggerTimeTracker
 	reconciler *endpointslice.Reconciler
-	events     record.EventBroadcaster
 	log        *slog.Logger
 }
 
 // NewSlices returns the EndpointSlice controller over factory's informers. The caller starts
 // factory after constructing everything.
-func NewSlices(client kubernetes.Interface, factory informers.SharedInformerFactory) *EndpointSlices {
+func NewSlices(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *EndpointSlices {
 	svcInformer := factory.Core().V1().Services()
 	podInformer := factory.Core().V1().Pods()
 	nodeInformer := factory.Core().V1().Nodes()
 	sliceInformer := factory.Discovery().V1().EndpointSlices()
-	events := record.NewBroadcaster()
-	recorder := events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "endpoint-slice-controller"})
 	c := &EndpointSlices{
 		client:   client,
 		services: svcInformer.Lister(),
@@ -66,7 +61,6 @@ func NewSlices(client kubernetes.Interface, factory informers.SharedInformerFact
 			nodeInformer.Informer().HasSynced, sliceInformer.Informer().HasSynced},
 		tracker:  endpointsliceutil.NewEndpointSliceTracker(),
 		triggers: endpointsliceutil.NewTriggerTimeTracker(),
-		events:   events,
 		log:      slog.Default().With("controller", "endpointslice"),
 	}
 	// No topology cache: topology-aware hints are not computed.
@@ -84,8 +78,6 @@ func NewSlices(client kubernetes.Interface, factory informers.SharedInformerFact
 
 // Run reconciles until ctx is done.
 func (c *EndpointSlices) Run(ctx context.Context) error {
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.events.Shutdown()
 	return c.queue.Run(ctx, workers, c.synced...)
 }
 

@@ -14,8 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -41,7 +39,6 @@ type Controller struct {
 	exp      *expectations
 	backoff  *backoffStore
 	written  sync.Map // Job key → resourceVersion (uint64) of the controller's last status write
-	events   record.EventBroadcaster
 	recorder record.EventRecorder
 	clock    clock.Clock
 	log      *slog.Logger
@@ -50,18 +47,16 @@ type Controller struct {
 // New returns a controller that reads Jobs and pods from factory's informers and writes pods,
 // Job status and events through client. The caller starts factory after constructing
 // everything.
-func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *Controller {
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
 	jobInformer := factory.Batch().V1().Jobs()
 	podInformer := factory.Core().V1().Pods()
-	events := record.NewBroadcaster()
 	c := &Controller{
 		client:   client,
 		jobs:     jobInformer.Lister(),
 		pods:     podInformer.Lister(),
 		synced:   []cache.InformerSynced{jobInformer.Informer().HasSynced, podInformer.Informer().HasSynced},
 		backoff:  newBackoffStore(),
-		events:   events,
-		recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "job-controller"}),
+		recorder: recorder,
 		clock:    clock.RealClock{},
 		log:      slog.Default().With("controller", "job"),
 	}
@@ -83,8 +78,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 
 // Run reconciles until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.events.Shutdown()
 	errs := make(chan error, 1)
 	go func() { errs <- c.orphans.Run(ctx, 1, c.synced...) }()
 	err := c.queue.Run(ctx, workers, c.synced...)

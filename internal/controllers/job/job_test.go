@@ -67,10 +67,9 @@ func fixture(t *testing.T, objects ...runtime.Object) (*Controller, *fake.Client
 		return false, nil, nil
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory)
-	c.clock = clocktesting.NewFakeClock(epoch.Add(time.Hour))
 	rec := record.NewFakeRecorder(100)
-	c.recorder = rec
+	c := New(client, factory, rec)
+	c.clock = clocktesting.NewFakeClock(epoch.Add(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	factory.Start(ctx.Done())

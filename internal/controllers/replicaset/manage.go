@@ -57,6 +57,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 				uid := p.UID
 				err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 				if err == nil {
+					c.events.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 					return
 				}
 				// Not deleted, so never observed as deleted.
@@ -114,13 +115,15 @@ func slowStart(count int, fn func() error) (int, error) {
 // createPod creates one pod from rs's template.
 func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
 	pod := newPod(rs)
-	_, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 		return nil
 	}
 	if err != nil {
+		c.events.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("create pod for replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
 	}
+	c.events.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/gantryhq/gantry/internal/controller"
 )
@@ -30,14 +31,15 @@ type Controller struct {
 	synced []cache.InformerSynced
 	queue  *controller.Controller
 	exp    *expectations
+	events record.EventRecorder
 	now    func() time.Time
 	log    *slog.Logger
 }
 
-// New returns a controller that reads ReplicaSets and pods from factory's informers and
-// writes pods and ReplicaSet status through client. The caller starts factory after
-// constructing everything.
-func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *Controller {
+// New returns a controller that reads ReplicaSets and pods from factory's informers, writes
+// pods and ReplicaSet status through client, and records pod creations and deletions with
+// recorder. The caller starts factory after constructing everything.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
 	rsInformer := factory.Apps().V1().ReplicaSets()
 	podInformer := factory.Core().V1().Pods()
 	c := &Controller{
@@ -46,6 +48,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 		pods:   podInformer.Lister(),
 		synced: []cache.InformerSynced{rsInformer.Informer().HasSynced, podInformer.Informer().HasSynced},
 		exp:    newExpectations(),
+		events: recorder,
 		now:    time.Now,
 		log:    slog.Default().With("controller", "replicaset"),
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 )
 
@@ -75,7 +76,7 @@ func fixture(t *testing.T, objects ...runtime.Object) (*Controller, *fake.Client
 		return false, nil, nil
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory)
+	c := New(client, factory, record.NewFakeRecorder(100))
 	c.now = func() time.Time { return epoch.Add(time.Hour) }
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
