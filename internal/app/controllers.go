@@ -13,6 +13,7 @@ import (
 
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
+	"github.com/gantryhq/gantry/internal/controllers/resourcequota"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
 	"github.com/gantryhq/gantry/internal/scheduler"
@@ -40,6 +41,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
 		"rootcacert":       rootcacert.New(client, factory, caPEM),
+		"resourcequota":    resourcequota.New(client, factory),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
