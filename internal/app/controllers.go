@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"k8s.io/client-go/informers"
@@ -25,8 +26,8 @@ type runnable interface {
 }
 
 // runControllers builds every controller over one shared informer factory and runs them until
-// ctx is done. It runs only while this server leads.
-func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
+// ctx is done, except those named in disabled. It runs only while this server leads.
+func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte, disabled []string) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -36,12 +37,18 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
 		return err
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
-	controllers := map[string]runnable{
-		"garbagecollector": garbagecollector.New(client.Discovery(), meta),
-		"namespace":        namespace.New(client, meta, factory),
-		"serviceaccount":   serviceaccount.New(client, factory),
-		"rootcacert":       rootcacert.New(client, factory, caPEM),
-		"resourcequota":    resourcequota.New(client, factory),
+	builders := map[string]func() runnable{
+		"garbagecollector": func() runnable { return garbagecollector.New(client.Discovery(), meta) },
+		"namespace":        func() runnable { return namespace.New(client, meta, factory) },
+		"serviceaccount":   func() runnable { return serviceaccount.New(client, factory) },
+		"rootcacert":       func() runnable { return rootcacert.New(client, factory, caPEM) },
+		"resourcequota":    func() runnable { return resourcequota.New(client, factory) },
+	}
+	controllers := map[string]runnable{}
+	for name, build := range builders {
+		if !slices.Contains(disabled, name) {
+			controllers[name] = build()
+		}
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

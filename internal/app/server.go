@@ -50,6 +50,9 @@ type ServerConfig struct {
 	// DisableScheduler leaves pods to a scheduler run elsewhere (tests, side-by-side
 	// measurements with another scheduler).
 	DisableScheduler bool
+	// DisableControllers names control loops not to run, as kube-controller-manager's
+	// --controllers=-name (tests that drive those objects by hand).
+	DisableControllers []string
 }
 
 // DefaultServerConfig has the defaults of DESIGN.md.
@@ -173,7 +176,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		s.Stop()
 		s.done <- err
 	}()
-	if err := s.startControlLoops(ctx, cluster, url, cfg.DisableScheduler); err != nil {
+	if err := s.startControlLoops(ctx, cluster, url, cfg.DisableScheduler, cfg.DisableControllers); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -186,14 +189,14 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 }
 
 // startControlLoops runs the controllers while this server holds their lease.
-func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string, disableScheduler bool) error {
+func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string, disableScheduler bool, disabled []string) error {
 	cfg, err := loopbackConfig(cluster, url, "system:gantry-controllers")
 	if err != nil {
 		return err
 	}
 	ctx, s.stopLoops = context.WithCancel(ctx)
 	s.leading(ctx, cfg, "gantry-controllers", func(ctx context.Context) error {
-		return runControllers(ctx, cfg, cluster.CA.CertPEM)
+		return runControllers(ctx, cfg, cluster.CA.CertPEM, disabled)
 	})
 	if !disableScheduler {
 		s.leading(ctx, cfg, "gantry-scheduler", func(ctx context.Context) error {
