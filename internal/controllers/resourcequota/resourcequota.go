@@ -224,19 +224,23 @@ func (c *Controller) discover(want []schema.GroupResource) error {
 	if known {
 		return nil
 	}
-	lists, err := c.client.Discovery().ServerPreferredNamespacedResources()
+	groups, lists, err := c.client.Discovery().ServerGroupsAndResources()
 	if err != nil && len(lists) == 0 {
 		return fmt.Errorf("discover resources: %w", err)
+	}
+	preferred := map[string]string{}
+	for _, g := range groups {
+		preferred[g.Name] = g.PreferredVersion.Version
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, list := range lists {
 		gv, err := schema.ParseGroupVersion(list.GroupVersion)
-		if err != nil {
+		if err != nil || preferred[gv.Group] != gv.Version {
 			continue
 		}
 		for _, r := range list.APIResources {
-			if strings.Contains(r.Name, "/") {
+			if !r.Namespaced || strings.Contains(r.Name, "/") {
 				continue
 			}
 			c.byGroupResource[gv.WithResource(r.Name).GroupResource()] = gv.WithResource(r.Name)
