@@ -59,7 +59,9 @@ func TestLimitRangerBounds(t *testing.T) {
 		corev1.LimitRangeItem{Type: corev1.LimitTypePersistentVolumeClaim, Min: list("storage", "1Gi"), Max: list("storage", "10Gi")},
 	)
 	sized := func(requests, limits corev1.ResourceList) func(*corev1.Pod) {
-		return func(p *corev1.Pod) { p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: requests, Limits: limits} }
+		return func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: requests, Limits: limits}
+		}
 	}
 	for _, tc := range []struct {
 		pod  *corev1.Pod
