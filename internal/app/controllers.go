@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
+	"github.com/gantryhq/gantry/internal/controllers/persistentvolume"
 	"github.com/gantryhq/gantry/internal/controllers/resourcequota"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
@@ -43,6 +44,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, caPEM []byte, disable
 		"serviceaccount":   func() runnable { return serviceaccount.New(client, factory) },
 		"rootcacert":       func() runnable { return rootcacert.New(client, factory, caPEM) },
 		"resourcequota":    func() runnable { return resourcequota.New(client, factory) },
+		"persistentvolume": func() runnable { return persistentvolume.New(client, factory) },
 	}
 	controllers := map[string]runnable{}
 	for name, build := range builders {

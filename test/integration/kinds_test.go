@@ -648,8 +648,8 @@ func (b *bodyRecorder) snapshot() map[string]int {
 // send protobuf bodies, and checks discovery, field selectors, paging, generateName,
 // finalizers, graceful pod deletion, binding and eviction.
 func TestTypedClientsEveryKind(t *testing.T) {
-	// The lifecycle writes quota status by hand.
-	c := startCluster(t, func(cfg *app.ServerConfig) { cfg.DisableControllers = []string{"resourcequota"} })
+	// The lifecycle writes quota, volume and claim status by hand.
+	c := startCluster(t, func(cfg *app.ServerConfig) { cfg.DisableControllers = []string{"resourcequota", "persistentvolume"} })
 	ctx := context.Background()
 
 	rec := &bodyRecorder{seen: map[string]int{}}
