@@ -66,7 +66,9 @@ func TestBestMatch(t *testing.T) {
 	}
 	block := func(pv *corev1.PersistentVolume) { pv.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeBlock) }
 	otherClass := func(pv *corev1.PersistentVolume) { pv.Spec.StorageClassName = "fast" }
-	bound := func(pv *corev1.PersistentVolume) { pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "ns", Name: "someone", UID: "x"} }
+	bound := func(pv *corev1.PersistentVolume) {
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "ns", Name: "someone", UID: "x"}
+	}
 	labelled := func(pv *corev1.PersistentVolume) { pv.Labels = map[string]string{"tier": "gold"} }
 	c, _, _ := newController(t,
 		volume("too-small", "500Mi"),
