@@ -130,8 +130,8 @@ func (s *Server) GetNamespace(ctx context.Context, name string) (*corev1.Namespa
 }
 
 // Bootstrap makes the objects every cluster has: the built-in namespaces, the kubernetes
-// service and the system PriorityClasses. It also frees service allocations a crash left behind. The server reports ready
-// once it is done.
+// service and the system PriorityClasses. It also frees service allocations a crash left
+// behind. The server reports ready once it is done.
 func (s *Server) Bootstrap(ctx context.Context) error {
 	if err := s.repairAllocations(ctx); err != nil {
 		return fmt.Errorf("repair service allocations: %w", err)
