@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
+	schedulingapiv1 "k8s.io/kubernetes/pkg/apis/scheduling/v1"
 
 	"github.com/gantryhq/gantry/internal/apiserver/admission"
 	"github.com/gantryhq/gantry/internal/auth/authn"
@@ -61,6 +63,9 @@ type Config struct {
 	// KubernetesPort is the port the kubernetes service forwards to.
 	KubernetesPort int32
 }
+
+// systemUser is who the server's own writes are made as.
+var systemUser = userInfo{name: "system:apiserver", groups: []string{"system:masters"}}
 
 // Server is the API server's HTTP handler.
 type Server struct {
@@ -104,7 +109,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.kinds.byGVR[k.GroupVersionResource()] = k
 		s.kinds.byGVK[k.GroupVersionKind] = k
 	}
-	s.admission = admission.Chain{&admission.NamespaceLifecycle{Namespaces: s}, admission.DefaultTolerationSeconds{}}
+	stored := admissionObjects{s}
+	// Kubernetes' order: mutating plugins run in this order, then validating ones.
+	s.admission = admission.Chain{
+		&admission.NamespaceLifecycle{Namespaces: s},
+		&admission.LimitRanger{Objects: stored},
+		&admission.Priority{Objects: stored},
+		admission.DefaultTolerationSeconds{},
+		admission.NewResourceQuota(stored),
+	}
 	return s, nil
 }
 
@@ -117,15 +130,15 @@ func (s *Server) GetNamespace(ctx context.Context, name string) (*corev1.Namespa
 	return obj.(*corev1.Namespace), nil
 }
 
-// Bootstrap makes the objects every cluster has: the built-in namespaces and the kubernetes
-// service. It also frees service allocations a crash left behind. The server reports ready
-// once it is done.
+// Bootstrap makes the objects every cluster has: the built-in namespaces, the kubernetes
+// service and the system PriorityClasses. It also frees service allocations a crash left
+// behind. The server reports ready once it is done.
 func (s *Server) Bootstrap(ctx context.Context) error {
 	if err := s.repairAllocations(ctx); err != nil {
 		return fmt.Errorf("repair service allocations: %w", err)
 	}
 	nsKind := s.kinds.byGVK[corev1.SchemeGroupVersion.WithKind("Namespace")]
-	system := writeOptions{user: userInfo{name: "system:apiserver", groups: []string{"system:masters"}}, manager: "gantry-apiserver"}
+	system := writeOptions{user: systemUser, manager: "gantry-apiserver"}
 	for _, name := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		if _, err := s.createObject(ctx, nsKind, ns, system); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -151,6 +164,12 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 		}
 	} else if err != nil {
 		return fmt.Errorf("read kubernetes service: %w", err)
+	}
+	pcKind := s.kinds.byGVK[schedulingv1.SchemeGroupVersion.WithKind("PriorityClass")]
+	for _, pc := range schedulingapiv1.SystemPriorityClasses() {
+		if _, err := s.createObject(ctx, pcKind, pc, system); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create priority class %s: %w", pc.Name, err)
+		}
 	}
 	s.ready.Store(true)
 	return nil

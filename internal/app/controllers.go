@@ -21,7 +21,9 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/job"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
+	"github.com/gantryhq/gantry/internal/controllers/persistentvolume"
 	"github.com/gantryhq/gantry/internal/controllers/replicaset"
+	"github.com/gantryhq/gantry/internal/controllers/resourcequota"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
 	"github.com/gantryhq/gantry/internal/controllers/statefulset"
@@ -74,6 +76,8 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"endpoints":        endpoints.NewEndpoints(client, factory),
 		"endpointslice":    endpoints.NewSlices(client, factory, recorders.DeprecatedNewLegacyRecorder("endpoint-slice-controller")),
 		"statefulset":      statefulset.New(client, factory, recorders.NewRecorder("statefulset-controller")),
+		"resourcequota":    resourcequota.New(client, factory),
+		"persistentvolume": persistentvolume.New(client, factory, recorders.DeprecatedNewLegacyRecorder("persistentvolume-controller")),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
