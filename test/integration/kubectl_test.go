@@ -339,7 +339,8 @@ func TestKubectl(t *testing.T) {
 
 	t.Run("describe", func(t *testing.T) {
 		k := c.forTest(t)
-		expectLines(t, "describe deployment", k.kubectl("describe", "deployment", "web"),
+		describe := k.kubectl("describe", "deployment", "web")
+		expectLines(t, "describe deployment", describe,
 			"Name: web",
 			"Namespace: default",
 			"Labels: app=web",
@@ -353,7 +354,12 @@ func TestKubectl(t *testing.T) {
 			"web:",
 			"Image: nginx:1.19.1",
 			"Port: 80/TCP",
-			"Events: <none>")
+			"Events:",
+			"Type Reason Age From Message")
+		scaled := regexp.MustCompile(`^Normal ScalingReplicaSet \S+ deployment-controller Scaled up replica set web-[a-z0-9]+ from 0 to 2$`)
+		if !slices.ContainsFunc(squashed(describe), scaled.MatchString) {
+			t.Errorf("describe deployment shows no ScalingReplicaSet event:\n%s", describe)
+		}
 
 		pod, err := c.client.CoreV1().Pods("default").Get(ctx, "web-pod", metav1.GetOptions{})
 		if err != nil {
