@@ -22,6 +22,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/controllers/persistentvolume"
+	"github.com/gantryhq/gantry/internal/controllers/podgc"
 	"github.com/gantryhq/gantry/internal/controllers/replicaset"
 	"github.com/gantryhq/gantry/internal/controllers/resourcequota"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
@@ -77,6 +78,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"endpointslice":    endpoints.NewSlices(client, factory, recorders.DeprecatedNewLegacyRecorder("endpoint-slice-controller")),
 		"statefulset":      statefulset.New(client, factory, recorders.NewRecorder("statefulset-controller")),
 		"resourcequota":    resourcequota.New(client, factory),
+		"podgc":            podgc.New(client, factory),
 		"persistentvolume": persistentvolume.New(client, factory, recorders.DeprecatedNewLegacyRecorder("persistentvolume-controller")),
 	}
 	factory.Start(ctx.Done())
