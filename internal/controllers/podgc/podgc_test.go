@@ -59,4 +59,3 @@ func TestCollect(t *testing.T) {
 		t.Errorf("deleted %v, want %v (the orphan, the pod leaving an out-of-service node, the oldest terminated pod)", deleted, want)
 	}
 }
-
