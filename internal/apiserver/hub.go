@@ -34,7 +34,9 @@ type change struct {
 	rev     int64
 
 	// json and protobuf are obj encoded once for all the watchers that asked for that media
-	// type: watch streams are JSON or protobuf.
+	// type: watch streams are JSON or protobuf. The stored protobuf is not reused: it lacks
+	// the resourceVersion (the revision is etcd's, not in the value) and, for kinds served in
+	// several versions, is in the storage version.
 	json, protobuf encoding
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gantryhq/gantry/internal/registry"
 )
@@ -103,6 +104,21 @@ func TestErrorOutput(t *testing.T) {
 		r.Header.Set("Accept", accept)
 		if got := c.errorOutput(r); got.media != want || got.as != nil {
 			t.Errorf("errorOutput(%q) = %s (as %v), want %s", accept, got.media, got.as, want)
+		}
+	}
+}
+
+// Every kind served, and its list, has a protobuf form: a protobuf answer never fails to encode.
+func TestEveryKindEncodesAsProtobuf(t *testing.T) {
+	c := newCodecs(registry.Scheme(), registry.Codecs)
+	for _, k := range registry.Kinds() {
+		listGVK := k.GroupVersionKind
+		listGVK.Kind += "List"
+		if _, err := c.encodeBytes(runtime.ContentTypeProtobuf, k.New(), k.GroupVersionKind); err != nil {
+			t.Errorf("%s: %v", k.GroupVersionKind, err)
+		}
+		if _, err := c.encodeBytes(runtime.ContentTypeProtobuf, k.NewList(), listGVK); err != nil {
+			t.Errorf("%s: %v", listGVK, err)
 		}
 	}
 }
