@@ -1,13 +1,13 @@
 package apiserver
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,16 +26,21 @@ type codecs struct {
 	scheme  *runtime.Scheme
 	factory serializer.CodecFactory
 	json    runtime.Encoder
+	yaml    runtime.Encoder
+	// protobuf answers clients that ask for it; it writes lists item by item.
+	protobuf runtime.Encoder
 	// storage is protobuf: the most compact and the fastest to decode of the wire forms.
 	storage *protobuf.Serializer
 }
 
 func newCodecs(scheme *runtime.Scheme, factory serializer.CodecFactory) *codecs {
 	return &codecs{
-		scheme:  scheme,
-		factory: factory,
-		json:    json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme, json.SerializerOptions{}),
-		storage: protobuf.NewSerializer(scheme, scheme),
+		scheme:   scheme,
+		factory:  factory,
+		json:     json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme, json.SerializerOptions{}),
+		yaml:     json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme, json.SerializerOptions{Yaml: true}),
+		protobuf: protobuf.NewSerializerWithOptions(scheme, scheme, protobuf.SerializerOptions{StreamingCollectionsEncoding: true}),
+		storage:  protobuf.NewSerializer(scheme, scheme),
 	}
 }
 
@@ -137,38 +142,45 @@ func unsupportedMediaTypeMsg(msg string) error {
 
 // encodeJSON writes obj as JSON with its apiVersion and kind set to gvk.
 func (c *codecs) encodeJSON(w io.Writer, obj runtime.Object, gvk schema.GroupVersionKind) error {
+	return c.encode(w, runtime.ContentTypeJSON, obj, gvk)
+}
+
+// encode writes obj in media, a negotiated media type, with its apiVersion and kind set to
+// gvk (unless gvk is empty).
+func (c *codecs) encode(w io.Writer, media string, obj runtime.Object, gvk schema.GroupVersionKind) error {
 	if !gvk.Empty() {
 		obj.GetObjectKind().SetGroupVersionKind(gvk)
 	}
-	return c.json.Encode(obj, w)
+	enc := c.json
+	switch media {
+	case runtime.ContentTypeProtobuf:
+		enc = c.protobuf
+	case runtime.ContentTypeYAML:
+		enc = c.yaml
+	}
+	return enc.Encode(obj, w)
 }
 
-// acceptsJSON reports whether the Accept header allows a JSON answer.
-func acceptsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	if accept == "" {
-		return true
+// encodeBytes is obj encoded in media as encode writes it, without JSON's final newline.
+func (c *codecs) encodeBytes(media string, obj runtime.Object, gvk schema.GroupVersionKind) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := c.encode(&buf, media, obj, gvk); err != nil {
+		return nil, err
 	}
-	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch mt {
-		case "application/json", "*/*", "application/*":
-			return true
-		}
+	data := buf.Bytes()
+	if media == runtime.ContentTypeJSON {
+		data = bytes.TrimSuffix(data, []byte("\n"))
 	}
-	return false
+	return data, nil
 }
 
 var statusGVK = metav1.SchemeGroupVersion.WithKind("Status")
 
-// writeObject answers with obj as JSON.
-func (s *Server) writeObject(w http.ResponseWriter, code int, obj runtime.Object, gvk schema.GroupVersionKind) {
-	w.Header().Set("Content-Type", "application/json")
+// writeObject answers with obj in the negotiated media type.
+func (s *Server) writeObject(w http.ResponseWriter, out output, code int, obj runtime.Object, gvk schema.GroupVersionKind) {
+	w.Header().Set("Content-Type", out.contentType(false))
 	w.WriteHeader(code)
-	if err := s.codecs.encodeJSON(w, obj, gvk); err != nil {
+	if err := s.codecs.encode(w, out.media, obj, gvk); err != nil {
 		slog.Debug("write response", "err", err)
 	}
 }
@@ -186,5 +198,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if st.Code == 0 {
 		st.Code = http.StatusInternalServerError
 	}
-	s.writeObject(w, int(st.Code), &st, statusGVK)
+	s.writeObject(w, s.codecs.errorOutput(r), int(st.Code), &st, statusGVK)
 }

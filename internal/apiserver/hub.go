@@ -1,13 +1,13 @@
 package apiserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/gantryhq/gantry/internal/registry"
@@ -33,19 +33,33 @@ type change struct {
 	deleted bool
 	rev     int64
 
-	jsonOnce sync.Once
-	json     []byte
+	// json and protobuf are obj encoded once for all the watchers that asked for that media
+	// type: watch streams are JSON or protobuf. The stored protobuf is not reused: it lacks
+	// the resourceVersion (the revision is etcd's, not in the value) and, for kinds served in
+	// several versions, is in the storage version.
+	json, protobuf encoding
 }
 
-// objectJSON is obj encoded once for all watchers.
-func (c *change) objectJSON(codecs *codecs) []byte {
-	c.jsonOnce.Do(func() {
-		var buf bytes.Buffer
-		if err := codecs.json.Encode(c.obj, &buf); err == nil {
-			c.json = bytes.TrimRight(buf.Bytes(), "\n")
+type encoding struct {
+	once sync.Once
+	data []byte
+}
+
+// encoded is obj in media, JSON or protobuf, encoded on first use.
+func (c *change) encoded(codecs *codecs, media string) []byte {
+	e := &c.json
+	if media == runtime.ContentTypeProtobuf {
+		e = &c.protobuf
+	}
+	e.once.Do(func() {
+		// obj already carries its apiVersion and kind; it is shared, so it is not touched.
+		data, err := codecs.encodeBytes(media, c.obj, schema.GroupVersionKind{})
+		if err != nil {
+			slog.Error("encode watch event", "resource", c.obj.GetObjectKind().GroupVersionKind(), "err", err)
 		}
+		e.data = data
 	})
-	return c.json
+	return e.data
 }
 
 // eventFor is what a watcher whose filter is match sees of c: an ADDED, MODIFIED or DELETED

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,6 +29,8 @@ type request struct {
 	info requestInfo
 	kind *registry.Kind
 	user userInfo
+	// out is the response encoding negotiated from the Accept header.
+	out output
 }
 
 func (q *request) writeOptions(r *http.Request) (writeOptions, error) {
@@ -66,22 +69,22 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request) {
 	s.respond(w, r, q, http.StatusOK, obj)
 }
 
-// respond answers with obj as the client asked: the object, or a Table of it.
+// respond answers with obj as the client asked: the object, its metadata or a Table of it.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, q *request, code int, obj runtime.Object) {
-	if partialRequested(r) && q.info.Subresource == "" {
-		s.writeObject(w, code, partial(obj), partialMetadataGVK)
+	if q.out.partial() && q.info.Subresource == "" {
+		s.writeObject(w, q.out, code, partial(obj), partialMetadataGVK)
 		return
 	}
-	if t, ok := tableRequested(r); ok && q.info.Subresource == "" {
-		table, err := s.table(r, q.kind, obj, t)
+	if q.out.table() && q.info.Subresource == "" {
+		table, err := s.table(r, q.kind, obj, tableOptionsOf(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeObject(w, code, table, tableGVK)
+		s.writeObject(w, q.out, code, table, tableGVK)
 		return
 	}
-	s.writeObject(w, code, obj, q.kind.GroupVersionKind)
+	s.writeObject(w, q.out, code, obj, q.kind.GroupVersionKind)
 }
 
 // listOptions are the query parameters of a list or watch.
@@ -261,13 +264,13 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if partialRequested(r) {
-		s.writeObject(w, http.StatusOK, partialList(items, lm), partialMetadataListGVK)
+	if q.out.partial() {
+		s.writeObject(w, q.out, http.StatusOK, partialList(items, lm), partialMetadataListGVK)
 		return
 	}
 	listGVK := q.kind.GroupVersionKind
 	listGVK.Kind += "List"
-	if _, ok := tableRequested(r); !ok {
+	if !q.out.table() && q.out.media == runtime.ContentTypeJSON {
 		s.writeListJSON(w, listGVK, lm, items)
 		return
 	}
@@ -280,13 +283,29 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 	la.SetResourceVersion(lm.ResourceVersion)
 	la.SetContinue(lm.Continue)
 	la.SetRemainingItemCount(lm.RemainingItemCount)
-	t, _ := tableRequested(r)
-	table, err := s.table(r, q.kind, list, t)
+	if !q.out.table() {
+		s.writeList(w, q.out, list, listGVK)
+		return
+	}
+	table, err := s.table(r, q.kind, list, tableOptionsOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, http.StatusOK, table, tableGVK)
+	s.writeObject(w, q.out, http.StatusOK, table, tableGVK)
+}
+
+// writeList answers with list in a media type other than JSON, through a buffer: the
+// protobuf encoder writes a list item by item.
+func (s *Server) writeList(w http.ResponseWriter, out output, list runtime.Object, gvk schema.GroupVersionKind) {
+	w.Header().Set("Content-Type", out.contentType(false))
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := s.codecs.encode(bw, out.media, list, gvk); err != nil {
+		slog.Debug("write list", "err", err)
+		return
+	}
+	bw.Flush()
 }
 
 // writeListJSON streams a list item by item, so that a large list is never held as one
@@ -421,7 +440,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	m, _ := meta.Accessor(obj)
-	s.writeObject(w, http.StatusOK, &metav1.Status{
+	s.writeObject(w, q.out, http.StatusOK, &metav1.Status{
 		Status: metav1.StatusSuccess,
 		Details: &metav1.StatusDetails{
 			Name: m.GetName(), Group: q.kind.GroupVersionKind.Group, Kind: q.kind.Resource, UID: m.GetUID(),
@@ -526,5 +545,5 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *req
 	la.SetResourceVersion(lm.ResourceVersion)
 	listGVK := q.kind.GroupVersionKind
 	listGVK.Kind += "List"
-	s.writeObject(w, http.StatusOK, list, listGVK)
+	s.writeObject(w, q.out, http.StatusOK, list, listGVK)
 }

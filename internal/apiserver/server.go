@@ -223,12 +223,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound())
 		return
 	}
-	if !acceptsJSON(r) {
-		s.writeError(w, r, notAcceptable())
+	out, err := s.codecs.negotiate(r, resourceEndpoint{}, info.Verb == "watch")
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	u := userFrom(r)
-	q := &request{info: info, kind: kind, user: userInfo{name: u.Name, groups: u.Groups}}
+	q := &request{info: info, kind: kind, user: userInfo{name: u.Name, groups: u.Groups}, out: out}
 	s.serveResource(w, r, q)
 }
 
@@ -305,13 +306,6 @@ func notFound() error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
 		Message: "the server could not find the requested resource",
-	}}
-}
-
-func notAcceptable() error {
-	return &apierrors.StatusError{ErrStatus: metav1.Status{
-		Status: metav1.StatusFailure, Code: http.StatusNotAcceptable, Reason: metav1.StatusReasonNotAcceptable,
-		Message: "only application/json responses are served; add application/json to the Accept header",
 	}}
 }
 

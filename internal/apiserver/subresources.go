@@ -33,7 +33,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request, q *request) {
 		if err == nil {
 			var sc *autoscalingv1.Scale
 			if sc, err = scaler.Get(obj); err == nil {
-				s.writeObject(w, http.StatusOK, sc, scaleGVK)
+				s.writeObject(w, q.out, http.StatusOK, sc, scaleGVK)
 				return
 			}
 		}
@@ -95,7 +95,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	addWarnings(w, warnings)
-	s.writeObject(w, http.StatusOK, sc, scaleGVK)
+	s.writeObject(w, q.out, http.StatusOK, sc, scaleGVK)
 }
 
 func setResourceVersion(obj runtime.Object, rv string) error {
@@ -135,7 +135,7 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
+	s.writeObject(w, q.out, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
 }
 
 var bindingResource = corev1.SchemeGroupVersion.WithResource("pods/binding").GroupResource()
@@ -224,7 +224,7 @@ func (s *Server) evict(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
+	s.writeObject(w, q.out, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
 }
 
 // takeDisruption checks the budgets that cover pod and, if they allow one more disruption,
@@ -304,5 +304,5 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	addWarnings(w, warnings)
-	s.writeObject(w, http.StatusOK, out, q.kind.GroupVersionKind)
+	s.writeObject(w, q.out, http.StatusOK, out, q.kind.GroupVersionKind)
 }

@@ -3,9 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"context"
-	"mime"
 	"net/http"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,43 +26,14 @@ type tableOptions struct {
 	noHeaders bool
 }
 
-// transformRequested returns the meta.k8s.io form the Accept header asks for, "Table" (as
-// `kubectl get` does), "PartialObjectMetadata" or "PartialObjectMetadataList" (as metadata
-// informers do), or "" for the object itself. The first JSON form listed wins.
-func transformRequested(r *http.Request) string {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil || (mt != "application/json" && mt != "*/*") {
-			continue
-		}
-		if params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
-			switch as := params["as"]; as {
-			case "Table", "PartialObjectMetadata", "PartialObjectMetadataList":
-				return as
-			}
-		}
-		return ""
-	}
-	return ""
-}
-
-// tableRequested reports whether the client asked for a Table, and the row object policy the
-// query asks for.
-func tableRequested(r *http.Request) (tableOptions, bool) {
-	if transformRequested(r) != "Table" {
-		return tableOptions{}, false
-	}
+// tableOptionsOf returns the row object policy of a request for a Table: the includeObject
+// query parameter, Metadata by default.
+func tableOptionsOf(r *http.Request) tableOptions {
 	t := tableOptions{include: metav1.IncludeMetadata}
 	if p := metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject")); p != "" {
 		t.include = p
 	}
-	return t, true
-}
-
-// partialRequested reports whether the client asked for metadata only.
-func partialRequested(r *http.Request) bool {
-	as := transformRequested(r)
-	return as == "PartialObjectMetadata" || as == "PartialObjectMetadataList"
+	return t
 }
 
 // partial is obj's metadata as a PartialObjectMetadata.

@@ -3,9 +3,12 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,7 +25,8 @@ import (
 // bookmarkInterval is how often an idle watch that asked for bookmarks gets one.
 const bookmarkInterval = time.Minute
 
-// watcher streams one watch request's events as JSON lines.
+// watcher streams one watch request's events: JSON lines, or length-prefixed protobuf
+// WatchEvent messages, as the client negotiated.
 type watcher struct {
 	s       *Server
 	q       *request
@@ -32,6 +36,8 @@ type watcher struct {
 	table   *tableOptions
 	partial bool
 	first   bool
+	// frame is the buffer protobuf events are framed in, reused from event to event.
+	frame []byte
 	// start is the revision the watch starts after: changes up to it are not sent, even when
 	// the hub delivers them after the initial list that already held them.
 	start int64
@@ -73,11 +79,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, r, err)
 		return
 	}
-	wt := &watcher{s: s, q: q, w: w, flusher: flusher, match: s.matcher(q, o), first: true}
-	if t, ok := tableRequested(r); ok {
+	wt := &watcher{s: s, q: q, w: w, flusher: flusher, match: s.matcher(q, o), first: true, partial: q.out.partial()}
+	if q.out.table() {
+		t := tableOptionsOf(r)
 		wt.table = &t
 	}
-	wt.partial = partialRequested(r)
 
 	var start int64
 	var snapshot []runtime.Object
@@ -112,7 +118,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
 		defer h.unsubscribe(sub)
 	}
 
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", q.out.contentType(true))
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
@@ -213,7 +219,7 @@ func (wt *watcher) sendStored(ev storage.Event) bool {
 	return wt.sendChange(c)
 }
 
-// send writes one event. c, when given, caches the JSON of obj across watchers.
+// send writes one event. c, when given, caches the encoding of obj across watchers.
 func (wt *watcher) send(typ watch.EventType, obj runtime.Object, c *change) bool {
 	wt.rev = max(wt.rev, revisionOf(obj))
 	if wt.table != nil {
@@ -231,7 +237,7 @@ func (wt *watcher) send(typ watch.EventType, obj runtime.Object, c *change) bool
 	}
 	var data []byte
 	if c != nil {
-		data = c.objectJSON(wt.s.codecs)
+		data = c.encoded(wt.s.codecs, wt.q.out.media)
 	} else {
 		data = wt.encode(obj)
 	}
@@ -257,8 +263,9 @@ func (wt *watcher) bookmark(initialEnd bool) bool {
 	return true
 }
 
+// encode is obj, a kind's object, a Status, Table or PartialObjectMetadata, in the watch's
+// media type.
 func (wt *watcher) encode(obj runtime.Object) []byte {
-	var buf bytes.Buffer
 	gvk := wt.q.kind.GroupVersionKind
 	switch obj.(type) {
 	case *metav1.Status:
@@ -268,11 +275,24 @@ func (wt *watcher) encode(obj runtime.Object) []byte {
 	case *metav1.PartialObjectMetadata:
 		gvk = partialMetadataGVK
 	}
-	_ = wt.s.codecs.encodeJSON(&buf, obj, gvk)
-	return bytes.TrimRight(buf.Bytes(), "\n")
+	data, err := wt.s.codecs.encodeBytes(wt.q.out.media, obj, gvk)
+	if err != nil {
+		slog.Error("encode watch event", "resource", wt.q.kind.Resource, "err", err)
+	}
+	return data
 }
 
+// writeEvent writes one event whose object is already encoded. An object that could not be
+// encoded ends the watch: the client watches again from the last event it saw.
 func (wt *watcher) writeEvent(typ watch.EventType, obj []byte) bool {
+	if len(obj) == 0 {
+		return false
+	}
+	if wt.q.out.media == runtime.ContentTypeProtobuf {
+		wt.frame = appendProtobufEvent(wt.frame[:0], typ, obj)
+		_, err := wt.w.Write(wt.frame)
+		return err == nil
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(obj) + 32)
 	buf.WriteString(`{"type":"`)
@@ -282,4 +302,18 @@ func (wt *watcher) writeEvent(typ watch.EventType, obj []byte) bool {
 	buf.WriteString("}\n")
 	_, err := wt.w.Write(buf.Bytes())
 	return err == nil
+}
+
+// appendProtobufEvent appends the frame of one protobuf watch event to buf, as kube-apiserver
+// writes them: a metav1.WatchEvent message whose object is the protobuf encoding of the object
+// (with its "k8s\x00" envelope), preceded by the message's length as 4 big-endian bytes.
+func appendProtobufEvent(buf []byte, typ watch.EventType, obj []byte) []byte {
+	ev := metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: obj}}
+	n := ev.Size()
+	start := len(buf)
+	buf = slices.Grow(buf, 4+n)[:start+4+n]
+	binary.BigEndian.PutUint32(buf[start:], uint32(n))
+	// MarshalToSizedBuffer fails only when the buffer is too small, and it is exactly n.
+	_, _ = ev.MarshalToSizedBuffer(buf[start+4:])
+	return buf
 }

@@ -5,7 +5,8 @@
 //   - how long a new server takes from process start to answering /readyz;
 //   - how much memory (resident set) it holds at start and once N pods exist;
 //   - how fast it accepts pod creates from several concurrent clients, and at what latency;
-//   - how long a LIST of every pod takes, in JSON, as kubectl and client-go receive it;
+//   - how long a LIST of every pod takes, in JSON as kubectl receives it, and as a client
+//     that prefers protobuf (client-go configured as controllers are) receives it;
 //   - how long a write takes to reach each of many watchers, and the last of them.
 //
 // The server under test is `gantry server` run as a child process of the running gantry

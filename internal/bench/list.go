@@ -19,19 +19,33 @@ type listResult struct {
 	whole latencies // one request for every pod, decoded by client-go
 	raw   latencies // the same request, its body read but not decoded
 	paged latencies // pages of listPageSize, as kubectl get asks
+
+	protoType  string    // the media type of the answer to a protobuf client
+	protoBytes int       // its size
+	proto      latencies // one request for every pod by a protobuf client, decoded
 }
 
 // listPods lists the pods of ns with a JSON client, runs times each: in one request read as
-// bytes, in one request decoded by client-go, and in pages decoded by client-go. It checks
-// that each decoded listing has want pods. A first, unmeasured listing gives the size of
-// the answer.
+// bytes, in one request decoded by client-go, and in pages decoded by client-go; and in one
+// request decoded by a client that prefers protobuf, as controllers are configured. It checks
+// that each decoded listing has want pods. First, unmeasured listings give the size of the
+// answers.
 func listPods(ctx context.Context, config *rest.Config, ns string, want, runs int) (listResult, error) {
 	c, err := newClient(config, contentJSON)
 	if err != nil {
 		return listResult{}, err
 	}
+	pc, err := newClient(config, contentProtobuf)
+	if err != nil {
+		return listResult{}, err
+	}
 	pods := c.CoreV1().Pods(ns)
 	res := listResult{items: want}
+	protoBody, err := pc.CoreV1().RESTClient().Get().Namespace(ns).Resource("pods").Do(ctx).ContentType(&res.protoType).Raw()
+	if err != nil {
+		return res, fmt.Errorf("list pods: %w", err)
+	}
+	res.protoBytes = len(protoBody)
 
 	getRaw := func() ([]byte, error) {
 		return c.CoreV1().RESTClient().Get().Namespace(ns).Resource("pods").DoRaw(ctx)
@@ -58,6 +72,16 @@ func listPods(ctx context.Context, config *rest.Config, ns string, want, runs in
 		res.whole = append(res.whole, time.Since(t))
 		if len(list.Items) != want {
 			return res, fmt.Errorf("list pods: %d items, want %d", len(list.Items), want)
+		}
+
+		t = time.Now()
+		plist, err := pc.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return res, fmt.Errorf("list pods with a protobuf client: %w", err)
+		}
+		res.proto = append(res.proto, time.Since(t))
+		if len(plist.Items) != want {
+			return res, fmt.Errorf("list pods with a protobuf client: %d items, want %d", len(plist.Items), want)
 		}
 
 		t = time.Now()

@@ -59,6 +59,10 @@ func (r *apiResult) write(w io.Writer) {
 	if l := r.list; len(l.paged) > 0 {
 		row(fmt.Sprintf("LIST %d pods, JSON, pages of %d, p50 of %d", l.items, listPageSize, len(l.paged)), spread(l.paged))
 	}
+	if l := r.list; len(l.proto) > 0 {
+		row(fmt.Sprintf("LIST %d pods, protobuf client, one request, p50 of %d", l.items, len(l.proto)), spread(l.proto))
+		row(fmt.Sprintf("  (answered as %s; %s)", l.protoType, mib(int64(l.protoBytes))), "")
+	}
 	if wr := r.watch; len(wr.last) > 0 {
 		row(fmt.Sprintf("watch delivery, each of %d watchers, p50 / p99", wr.watchers),
 			ms(wr.delivery.percentile(50))+" / "+ms(wr.delivery.percentile(99)))
