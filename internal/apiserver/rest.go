@@ -129,12 +129,17 @@ func (s *Server) parseListOptions(q *request, v url.Values) (*listOptions, error
 	default:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("resourceVersionMatch: unsupported value %q", o.rvMatch))
 	}
-	if o.rvMatch != "" && o.rv == "" {
-		return nil, apierrors.NewBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
-	}
 	if si := v.Get("sendInitialEvents"); si != "" {
 		b := si == "true"
 		o.sendInitial = &b
+	}
+	// A watch may name resourceVersionMatch without a resourceVersion: a WatchList asks for
+	// the state "not older than now". A list may not (kube-apiserver's rules).
+	switch {
+	case q.info.Verb == "watch" && o.rvMatch != "" && o.sendInitial == nil:
+		return nil, apierrors.NewBadRequest("resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")
+	case q.info.Verb != "watch" && o.rvMatch != "" && o.rv == "":
+		return nil, apierrors.NewBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
 	}
 	o.bookmarks = isTrue(v, "allowWatchBookmarks")
 	if t := v.Get("timeoutSeconds"); t != "" {
