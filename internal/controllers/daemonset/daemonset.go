@@ -41,7 +41,7 @@ type Controller struct {
 	nodes     corelisters.NodeLister
 	synced    []cache.InformerSynced
 	queue     *controller.Controller
-	exp       *expectations
+	exp       *controller.Expectations
 	backoff   *flowcontrol.Backoff
 	now       func() time.Time
 	log       *slog.Logger
@@ -63,7 +63,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 		nodes:     nodeInformer.Lister(),
 		synced: []cache.InformerSynced{dsInformer.Informer().HasSynced, crInformer.Informer().HasSynced,
 			podInformer.Informer().HasSynced, nodeInformer.Informer().HasSynced},
-		exp:     newExpectations(),
+		exp:     controller.NewExpectations(),
 		backoff: flowcontrol.NewBackOff(failedPodsBackoffBase, failedPodsBackoffMax),
 		now:     time.Now,
 		log:     slog.Default().With("controller", "daemonset"),
@@ -102,7 +102,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	ds, err := c.sets.DaemonSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -135,7 +135,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if !c.exp.satisfied(key) {
+	if !c.exp.Satisfied(key) {
 		// Only status; observedGeneration stays, as this generation was not acted on.
 		return c.updateStatus(ctx, ds, nodes, pods, hash, false)
 	}
@@ -152,7 +152,7 @@ func (c *Controller) sync(ctx context.Context, key string, ds *appsv1.DaemonSet,
 		return err
 	}
 	// Roll only once the pods manage asked for have been observed.
-	if c.exp.satisfied(key) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+	if c.exp.Satisfied(key) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 		if err := c.rollingUpdate(ctx, key, ds, nodes, pods, hash); err != nil {
 			return err
 		}

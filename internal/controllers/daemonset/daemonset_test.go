@@ -21,6 +21,8 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -143,7 +145,7 @@ func TestEligibility(t *testing.T) {
 
 func TestManage(t *testing.T) {
 	ds := testDaemonSet()
-	hash := templateHash(&ds.Spec.Template, nil)
+	hash := controller.TemplateHash(&ds.Spec.Template, nil)
 	failed := daemonPod(ds, "failed", "n2", hash, corev1.PodFailed)
 	c, client := fixture(t, ds,
 		testNode("n0", nil), testNode("n1", nil), testNode("n2", nil),
@@ -171,7 +173,7 @@ func TestManage(t *testing.T) {
 	}
 
 	// A failed pod that comes back at once is deleted again only after the backoff.
-	c.exp.forget("ns/agent")
+	c.exp.Forget("ns/agent")
 	again := daemonPod(ds, "failed-again", "n2", hash, corev1.PodFailed)
 	if _, err := client.CoreV1().Pods("ns").Create(ctx, again, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -216,7 +218,7 @@ func TestRollingUpdate(t *testing.T) {
 func TestRollingUpdateSurge(t *testing.T) {
 	ds := testDaemonSet()
 	ds.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateDaemonSet{MaxUnavailable: ptr.To(intstr.FromInt32(0)), MaxSurge: ptr.To(intstr.FromInt32(1))}
-	hash := templateHash(&ds.Spec.Template, nil)
+	hash := controller.TemplateHash(&ds.Spec.Template, nil)
 	unready := daemonPod(ds, "new-n1", "n1", hash, corev1.PodRunning)
 	unready.Status.Conditions[0].Status = corev1.ConditionFalse
 	c, client := fixture(t, ds, testNode("n0", nil), testNode("n1", nil), testNode("n2", nil),
@@ -237,7 +239,7 @@ func TestRollingUpdateSurge(t *testing.T) {
 
 func TestStatusAndHistory(t *testing.T) {
 	ds := testDaemonSet()
-	hash := templateHash(&ds.Spec.Template, nil)
+	hash := controller.TemplateHash(&ds.Spec.Template, nil)
 	notReady := daemonPod(ds, "b", "n1", hash, corev1.PodRunning)
 	notReady.Status.Conditions = nil
 	c, client := fixture(t, ds, testNode("n0", nil), testNode("n1", nil), testNode("n2", nil),
@@ -245,7 +247,7 @@ func TestStatusAndHistory(t *testing.T) {
 		daemonPod(ds, "a", "n0", hash, corev1.PodRunning), notReady,
 		daemonPod(ds, "c", "n2", "old", corev1.PodRunning),
 		daemonPod(ds, "d", "other", hash, corev1.PodRunning))
-	c.exp.expect("ns/agent", 1, nil) // status only: observedGeneration stays
+	c.exp.Expect("ns/agent", 1, nil) // status only: observedGeneration stays
 	if err := c.Reconcile(context.Background(), "ns/agent"); err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if key, ok := c.owner(pod.Namespace, ref); ok {
-			c.exp.created(key)
+			c.exp.Created(key)
 			c.queue.EnqueueKey(key)
 		}
 		return
@@ -101,7 +101,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	if key, ok := c.owner(pod.Namespace, metav1.GetControllerOf(pod)); ok {
-		c.exp.deleted(key, string(pod.UID))
+		c.exp.Deleted(key, string(pod.UID))
 		c.queue.EnqueueKey(key)
 	}
 }

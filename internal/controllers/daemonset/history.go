@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 // history returns ds's current ControllerRevision, creating or renumbering it as needed, and
@@ -81,7 +83,7 @@ func maxRevision(revisions []*appsv1.ControllerRevision) int64 {
 // template is a hash collision: status.collisionCount goes up and the next reconcile hashes
 // anew.
 func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, data []byte, revision int64) (*appsv1.ControllerRevision, error) {
-	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
+	hash := controller.TemplateHash(&ds.Spec.Template, ds.Status.CollisionCount)
 	lbls := maps.Clone(ds.Spec.Template.Labels)
 	if lbls == nil {
 		lbls = map[string]string{}

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/kubernetes/pkg/controller/daemon/util"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 // burst caps the pods created or deleted in one reconcile, as upstream does.
@@ -132,17 +134,17 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 	for i, p := range pods {
 		uids[i] = string(p.UID)
 	}
-	c.exp.expect(key, len(nodes), uids)
+	c.exp.Expect(key, len(nodes), uids)
 
 	generation, err := util.GetTemplateGeneration(ds)
 	if err != nil {
 		generation = nil // the hash alone tells new pods from old
 	}
 	template := util.CreatePodTemplate(ds.Spec.Template, generation, hash)
-	created, createErr := slowStart(nodes, func(node string) error { return c.createPod(ctx, ds, &template, node) })
+	created, createErr := controller.SlowStart(len(nodes), func(i int) error { return c.createPod(ctx, ds, &template, nodes[i]) })
 	// Creates never made will never be observed.
 	for range len(nodes) - created {
-		c.exp.created(key)
+		c.exp.Created(key)
 	}
 	if created > 0 {
 		c.log.Debug("created daemon pods", "daemonset", key, "count", created)
@@ -161,7 +163,7 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 				return
 			}
 			// Not deleted, so never observed as deleted.
-			c.exp.deleted(key, string(uid))
+			c.exp.Deleted(key, string(uid))
 			if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 				return
 			}
@@ -172,40 +174,6 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// slowStart calls fn for the nodes in batches of 1, 2, 4, ..., each batch in parallel,
-// stopping after the first batch with a failure, so that a create that keeps failing (a
-// quota, say) does not storm the API. It returns how many calls succeeded.
-func slowStart(nodes []string, fn func(node string) error) (int, error) {
-	done := 0
-	for batch := 1; done < len(nodes); batch *= 2 {
-		batch = min(batch, len(nodes)-done)
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			ok   int
-			errs []error
-		)
-		for _, node := range nodes[done : done+batch] {
-			wg.Go(func() {
-				err := fn(node)
-				mu.Lock()
-				defer mu.Unlock()
-				if err == nil {
-					ok++
-				} else {
-					errs = append(errs, err)
-				}
-			})
-		}
-		wg.Wait()
-		done += ok
-		if len(errs) > 0 {
-			return done, errors.Join(errs...)
-		}
-	}
-	return done, nil
 }
 
 // createPod creates ds's pod for node from template (which carries the default tolerations

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -50,7 +52,7 @@ func newDeployment(n int32, image string) *appsv1.Deployment {
 // otherwise), at revision rev, created age minutes after epoch.
 func rs(d *appsv1.Deployment, image string, n, avail int32, rev, age int) *appsv1.ReplicaSet {
 	t := template(image)
-	hash := templateHash(&t, nil)
+	hash := controller.TemplateHash(&t, nil)
 	t.Labels["pod-template-hash"] = hash
 	yes := true
 	return &appsv1.ReplicaSet{
@@ -139,8 +141,8 @@ func TestReconcile(t *testing.T) {
 	v1 := newDeployment(3, "v1")
 	v2 := newDeployment(3, "v2")
 	v2.Annotations = map[string]string{revisionAnnotation: "1"}
-	hashV1 := func() string { tt := template("v1"); return templateHash(&tt, nil) }()
-	hashV2 := func() string { tt := template("v2"); return templateHash(&tt, nil) }()
+	hashV1 := func() string { tt := template("v1"); return controller.TemplateHash(&tt, nil) }()
+	hashV2 := func() string { tt := template("v2"); return controller.TemplateHash(&tt, nil) }()
 
 	paused := newDeployment(3, "v2")
 	paused.Spec.Paused = true
@@ -265,14 +267,14 @@ func TestReconcile(t *testing.T) {
 
 func TestTemplateHash(t *testing.T) {
 	a, b := template("v1"), template("v2")
-	if templateHash(&a, nil) == templateHash(&b, nil) {
+	if controller.TemplateHash(&a, nil) == controller.TemplateHash(&b, nil) {
 		t.Error("different templates, same hash")
 	}
 	a2 := template("v1")
-	if templateHash(&a, nil) != templateHash(&a2, nil) {
+	if controller.TemplateHash(&a, nil) != controller.TemplateHash(&a2, nil) {
 		t.Error("equal templates, different hashes")
 	}
-	if templateHash(&a, nil) == templateHash(&a, ptr.To[int32](1)) {
+	if controller.TemplateHash(&a, nil) == controller.TemplateHash(&a, ptr.To[int32](1)) {
 		t.Error("collision count does not change the hash")
 	}
 	a2.Labels["pod-template-hash"] = "x"

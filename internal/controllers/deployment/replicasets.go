@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 // The annotations Kubernetes' deployment controller keeps; kubectl reads them.
@@ -124,7 +126,7 @@ func (r *rollout) syncNewReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet, 
 // createNewReplicaSet creates the ReplicaSet for d's template.
 func (r *rollout) createNewReplicaSet(ctx context.Context, old []*appsv1.ReplicaSet, newRevision string) (*appsv1.ReplicaSet, error) {
 	d := r.d
-	hash := templateHash(&d.Spec.Template, d.Status.CollisionCount)
+	hash := controller.TemplateHash(&d.Spec.Template, d.Status.CollisionCount)
 	tmpl := d.Spec.Template.DeepCopy()
 	tmpl.Labels = maps.Clone(tmpl.Labels)
 	if tmpl.Labels == nil {

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/storage/names"
 	"k8s.io/utils/ptr"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 // burst caps the pods created or deleted in one reconcile, as upstream does.
@@ -73,7 +75,7 @@ func (c *Controller) manage(ctx context.Context, s *syncState, now time.Time) (i
 	}
 	c.exp.expect(s.key, diff, nil)
 	var next atomic.Int32
-	created, err := slowStart(diff, func() error {
+	created, err := controller.SlowStart(diff, func(int) error {
 		ix := noIndex
 		if toAdd != nil {
 			ix = toAdd[next.Add(1)-1]
@@ -207,42 +209,6 @@ func (c *Controller) deleteOne(ctx context.Context, job *batchv1.Job, pod *corev
 	}
 	c.recorder.Eventf(job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %v", pod.Name)
 	return nil
-}
-
-// slowStart calls fn count times in batches of 1, 2, 4, ..., running each batch in parallel
-// and stopping after the first batch with a failure, so that a create that keeps failing
-// (quota, admission) does not storm the API. It returns how many calls succeeded.
-func slowStart(count int, fn func() error) (int, error) {
-	done := 0
-	for batch := 1; done < count; batch *= 2 {
-		batch = min(batch, count-done)
-		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			ok       int
-			firstErr error
-		)
-		for range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				err := fn()
-				mu.Lock()
-				defer mu.Unlock()
-				if err == nil {
-					ok++
-				} else if firstErr == nil {
-					firstErr = err
-				}
-			}()
-		}
-		wg.Wait()
-		done += ok
-		if firstErr != nil {
-			return done, firstErr
-		}
-	}
-	return done, nil
 }
 
 // createPod creates one pod of job, for completion index ix unless it is noIndex.

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 // burst caps the pods created or deleted in one reconcile, as upstream does.
@@ -25,11 +27,11 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 	switch {
 	case diff < 0:
 		n := min(-diff, burst)
-		c.exp.expect(key, n, nil)
-		created, err := slowStart(n, func() error { return c.createPod(ctx, rs) })
+		c.exp.Expect(key, n, nil)
+		created, err := controller.SlowStart(n, func(int) error { return c.createPod(ctx, rs) })
 		// Creates that were never made will never be observed.
 		for range n - created {
-			c.exp.created(key)
+			c.exp.Created(key)
 		}
 		if created > 0 {
 			c.log.Debug("created pods", "replicaset", key, "count", created)
@@ -44,7 +46,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		for i, p := range victims {
 			uids[i] = string(p.UID)
 		}
-		c.exp.expect(key, 0, uids)
+		c.exp.Expect(key, 0, uids)
 		var (
 			wg   sync.WaitGroup
 			mu   sync.Mutex
@@ -61,7 +63,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 					return
 				}
 				// Not deleted, so never observed as deleted.
-				c.exp.deleted(key, string(uid))
+				c.exp.Deleted(key, string(uid))
 				if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 					return
 				}
@@ -75,41 +77,6 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		return errors.Join(errs...)
 	}
 	return nil
-}
-
-// slowStart calls fn count times in batches of 1, 2, 4, ..., running each batch in parallel
-// and stopping after the first batch with a failure. It returns how many calls succeeded.
-func slowStart(count int, fn func() error) (int, error) {
-	done := 0
-	for batch := 1; done < count; batch *= 2 {
-		batch = min(batch, count-done)
-		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			ok       int
-			firstErr error
-		)
-		for range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				err := fn()
-				mu.Lock()
-				defer mu.Unlock()
-				if err == nil {
-					ok++
-				} else if firstErr == nil {
-					firstErr = err
-				}
-			}()
-		}
-		wg.Wait()
-		done += ok
-		if firstErr != nil {
-			return done, firstErr
-		}
-	}
-	return done, nil
 }
 
 // createPod creates one pod from rs's template.

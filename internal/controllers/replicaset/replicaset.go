@@ -30,7 +30,7 @@ type Controller struct {
 	pods   corelisters.PodLister
 	synced []cache.InformerSynced
 	queue  *controller.Controller
-	exp    *expectations
+	exp    *controller.Expectations
 	events record.EventRecorder
 	now    func() time.Time
 	log    *slog.Logger
@@ -47,7 +47,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		sets:   rsInformer.Lister(),
 		pods:   podInformer.Lister(),
 		synced: []cache.InformerSynced{rsInformer.Informer().HasSynced, podInformer.Informer().HasSynced},
-		exp:    newExpectations(),
+		exp:    controller.NewExpectations(),
 		events: recorder,
 		now:    time.Now,
 		log:    slog.Default().With("controller", "replicaset"),
@@ -103,7 +103,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if key, ok := c.owner(pod.Namespace, ref); ok {
-			c.exp.created(key)
+			c.exp.Created(key)
 			c.queue.EnqueueKey(key)
 		}
 		return
@@ -158,7 +158,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	if key, ok := c.owner(pod.Namespace, metav1.GetControllerOf(pod)); ok {
-		c.exp.deleted(key, string(pod.UID))
+		c.exp.Deleted(key, string(pod.UID))
 		c.queue.EnqueueKey(key)
 	}
 }
@@ -172,7 +172,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	rs, err := c.sets.ReplicaSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -188,7 +188,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	// Decide whether to resize before claiming, as upstream does: an adopted pod was already
 	// visible to the informer, so it does not disturb the expectations.
-	needsSync := c.exp.satisfied(key) && rs.DeletionTimestamp == nil
+	needsSync := c.exp.Satisfied(key) && rs.DeletionTimestamp == nil
 	pods, err := c.claim(ctx, rs, sel, all)
 	if err != nil {
 		return err

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -190,7 +192,7 @@ func TestReconcile(t *testing.T) {
 func TestExpectations(t *testing.T) {
 	c, client := fixture(t, replicaSet(3))
 	// Hold the informer back: pods the controller creates are not observed.
-	c.exp.now = func() time.Time { return epoch }
+	c.exp.Now = func() time.Time { return epoch }
 	ctx := context.Background()
 	if err := c.Reconcile(ctx, "ns/web"); err != nil {
 		t.Fatal(err)
@@ -208,21 +210,21 @@ func TestExpectations(t *testing.T) {
 		t.Errorf("%d creates, want 3", creates)
 	}
 	// Once the expectations expire, the controller trusts its cache again.
-	e := newExpectations()
-	e.now = func() time.Time { return epoch }
-	e.expect("k", 2, []string{"u1"})
-	if e.satisfied("k") {
+	e := controller.NewExpectations()
+	e.Now = func() time.Time { return epoch }
+	e.Expect("k", 2, []string{"u1"})
+	if e.Satisfied("k") {
 		t.Error("satisfied with everything outstanding")
 	}
-	e.created("k")
-	e.created("k")
-	e.deleted("k", "u1")
-	if !e.satisfied("k") {
+	e.Created("k")
+	e.Created("k")
+	e.Deleted("k", "u1")
+	if !e.Satisfied("k") {
 		t.Error("not satisfied after everything was observed")
 	}
-	e.expect("k", 1, nil)
-	e.now = func() time.Time { return epoch.Add(expectationsTTL + time.Second) }
-	if !e.satisfied("k") {
+	e.Expect("k", 1, nil)
+	e.Now = func() time.Time { return epoch.Add(controller.ExpectationsTTL + time.Second) }
+	if !e.Satisfied("k") {
 		t.Error("not satisfied after expiry")
 	}
 }
@@ -246,16 +248,5 @@ func TestDeletionOrder(t *testing.T) {
 	want := []string{"unscheduled", "pending", "running-notready", "ready-new", "ready-restarted", "ready-old"}
 	if !slices.Equal(got, want) {
 		t.Errorf("order %q, want %q", got, want)
-	}
-}
-
-func TestSlowStart(t *testing.T) {
-	calls := 0
-	n, err := slowStart(10, func() error {
-		calls++ // batches run in parallel, but this test only counts after each batch's failure
-		return fmt.Errorf("quota")
-	})
-	if n != 0 || err == nil || calls != 1 {
-		t.Errorf("slowStart = %d, %v after %d calls; want 0, an error, 1 call", n, err, calls)
 	}
 }

@@ -2,17 +2,17 @@ package statefulset
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
 // step handles one pod; stop asks an OrderedReady walk to go no further this pass.
@@ -29,32 +29,11 @@ func walk(ctx context.Context, pods []*corev1.Pod, ordered bool, fn step) (stop 
 		}
 		return false, nil
 	}
-	err = slowStart(len(pods), func(i int) error {
+	_, err = controller.SlowStart(len(pods), func(i int) error {
 		_, err := fn(ctx, pods[i])
 		return err
 	})
 	return err != nil, err
-}
-
-// slowStart calls fn for 0..count-1 in batches of 1, 2, 4, ..., each batch in parallel,
-// stopping after the first batch with a failure, so that a failing create does not storm
-// the API.
-func slowStart(count int, fn func(i int) error) error {
-	next := 0
-	for batch := 1; next < count; batch *= 2 {
-		batch = min(batch, count-next)
-		errs := make([]error, batch)
-		var wg sync.WaitGroup
-		for j := range batch {
-			wg.Go(func() { errs[j] = fn(next + j) })
-		}
-		wg.Wait()
-		next += batch
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // plan is one pass over a StatefulSet: the set as it is, its current and update templates,
