@@ -67,27 +67,18 @@ func newSpreadState(pod *framework.PodInfo, cs []framework.SpreadConstraint, sna
 		for v := range snap.TopologyValues(c.TopologyKey) {
 			counts[v] = 0
 		}
-		snap.MatchingPods([]string{pod.Pod.Namespace}, nil, c.Selector, func(p *framework.PodInfo) {
-			if p.Terminating {
-				return
-			}
-			if n := snap.NodeOf(p); n != nil && n.Node != nil {
+		for name, cnt := range snap.PodsPerNode(pod.Pod.Namespace, c.Selector) {
+			if n := snap.NodeInfo(name); n != nil && n.Node != nil {
 				if v, ok := n.Node.Labels[c.TopologyKey]; ok {
-					counts[v]++
+					counts[v] += cnt
 				}
 			}
-		})
+		}
 		s.counts[0] = counts
 	} else {
 		perNode := make([]map[string]int, len(cs))
 		for i, c := range cs {
-			m := map[string]int{}
-			snap.MatchingPods([]string{pod.Pod.Namespace}, nil, c.Selector, func(p *framework.PodInfo) {
-				if !p.Terminating {
-					m[p.Pod.Spec.NodeName]++
-				}
-			})
-			perNode[i] = m
+			perNode[i] = snap.PodsPerNode(pod.Pod.Namespace, c.Selector)
 			s.counts[i] = map[string]int{}
 		}
 		for _, n := range snap.Nodes() {

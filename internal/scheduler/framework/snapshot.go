@@ -1,6 +1,8 @@
 package framework
 
 import (
+	"sync"
+
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -14,6 +16,9 @@ import (
 //   - a label index of pods per namespace, so that a selector visits only the pods that can
 //     match it (affinity terms, spread constraints);
 //   - per controller owner, its non-terminating pods per node (default spreading);
+//   - per (namespace, selector) asked for, its non-terminating matching pods per node
+//     (topology spread constraints: a workload's pods ask with the same selector again and
+//     again, and counting per node beats visiting every matching pod for each of them);
 //   - the affinity terms of the placed pods, indexed by a label their selector requires, so
 //     that finding the terms that select a given pod visits only plausible ones;
 //   - per topology key, its values among the nodes; how many nodes hold each image; each
@@ -32,7 +37,23 @@ type Snapshot struct {
 	topology   map[string]map[string]int
 	imageNodes map[string]int
 	nsLabels   map[string]labels.Set
+
+	// podCounts memoizes PodsPerNode. It is filled lazily, possibly during a cycle, hence
+	// the lock; AddPod and RemovePod keep its entries current.
+	podCountsMu sync.Mutex
+	podCounts   map[string]*podCount
 }
+
+// podCount is the non-terminating pods of namespace ns that sel matches, per node name.
+type podCount struct {
+	ns      string
+	sel     labels.Selector
+	perNode map[string]int
+}
+
+// maxPodCounts bounds the memo of PodsPerNode; beyond it the memo starts over, so that the
+// selectors of workloads long gone do not pile up.
+const maxPodCounts = 512
 
 type podSet map[*PodInfo]struct{}
 
@@ -52,6 +73,48 @@ func NewSnapshot() *Snapshot {
 		topology:   map[string]map[string]int{},
 		imageNodes: map[string]int{},
 		nsLabels:   map[string]labels.Set{},
+		podCounts:  map[string]*podCount{},
+	}
+}
+
+// PodsPerNode returns, per node name, how many non-terminating placed pods of namespace ns
+// sel matches. The map belongs to the snapshot: read it, never change it, and do not keep it
+// past the scheduling cycle.
+func (s *Snapshot) PodsPerNode(ns string, sel labels.Selector) map[string]int {
+	key := ns + "\x00" + sel.String()
+	s.podCountsMu.Lock()
+	defer s.podCountsMu.Unlock()
+	if c, ok := s.podCounts[key]; ok {
+		return c.perNode
+	}
+	if len(s.podCounts) >= maxPodCounts {
+		clear(s.podCounts)
+	}
+	c := &podCount{ns: ns, sel: sel, perNode: map[string]int{}}
+	s.MatchingPods([]string{ns}, nil, sel, func(p *PodInfo) {
+		if !p.Terminating {
+			c.perNode[p.Pod.Spec.NodeName]++
+		}
+	})
+	s.podCounts[key] = c
+	return c.perNode
+}
+
+// countPod adds delta to the memoized counts that pi belongs to.
+func (s *Snapshot) countPod(pi *PodInfo, delta int) {
+	if pi.Terminating {
+		return
+	}
+	s.podCountsMu.Lock()
+	defer s.podCountsMu.Unlock()
+	for _, c := range s.podCounts {
+		if c.ns != pi.Pod.Namespace || !c.sel.Matches(labels.Set(pi.Pod.Labels)) {
+			continue
+		}
+		node := pi.Pod.Spec.NodeName
+		if c.perNode[node] += delta; c.perNode[node] <= 0 {
+			delete(c.perNode, node)
+		}
 	}
 }
 
@@ -312,6 +375,7 @@ func (s *Snapshot) AddPod(pi *PodInfo) {
 	for kind := range s.terms {
 		s.terms[kind].add(pi, TermKind(kind))
 	}
+	s.countPod(pi, 1)
 }
 
 // RemovePod removes the placed pod with uid, if any, and returns it.
@@ -365,6 +429,7 @@ func (s *Snapshot) RemovePod(uid types.UID) *PodInfo {
 	for kind := range s.terms {
 		s.terms[kind].remove(pi, TermKind(kind))
 	}
+	s.countPod(pi, -1)
 	return pi
 }
 

@@ -178,3 +178,41 @@ func TestTermsMatchingAgreesWithAScan(t *testing.T) {
 		}
 	}
 }
+
+// PodsPerNode, once asked for, must follow every later AddPod and RemovePod exactly as a
+// fresh count would.
+func TestPodsPerNodeStaysCurrent(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	snap := framework.NewSnapshot()
+	for _, n := range []string{"n1", "n2", "n3"} {
+		snap.SetNode(st.Node(n).Obj())
+	}
+	sel := labels.SelectorFromSet(labels.Set{"app": "web"})
+	fresh := func() map[string]int {
+		want := map[string]int{}
+		snap.MatchingPods([]string{"default"}, nil, sel, func(p *framework.PodInfo) {
+			if !p.Terminating {
+				want[p.Pod.Spec.NodeName]++
+			}
+		})
+		return want
+	}
+	snap.PodsPerNode("default", sel) // start the memo before the churn
+	for i := 0; i < 400; i++ {
+		name := fmt.Sprintf("p%d", r.Intn(60))
+		if r.Intn(3) == 0 {
+			snap.RemovePod(types.UID(name))
+			continue
+		}
+		p := st.Pod(name).Node([]string{"n1", "n2", "n3"}[r.Intn(3)]).Namespace([]string{"default", "other"}[r.Intn(2)]).
+			Label("app", []string{"web", "db"}[r.Intn(2)]).Obj()
+		if r.Intn(4) == 0 {
+			p.DeletionTimestamp = &metav1.Time{}
+		}
+		snap.AddPod(framework.NewPodInfo(p, 0))
+		got, want := snap.PodsPerNode("default", sel), fresh()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("after %d changes: memo %v, fresh count %v", i, got, want)
+		}
+	}
+}

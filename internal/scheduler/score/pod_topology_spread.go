@@ -46,13 +46,7 @@ func (PodTopologySpread) PreScore(pod *framework.PodInfo, snap *framework.Snapsh
 		s.constraints = pod.SoftSpread
 		s.perNode = make([]map[string]int, len(s.constraints))
 		for i, c := range s.constraints {
-			m := map[string]int{}
-			snap.MatchingPods([]string{pod.Pod.Namespace}, nil, c.Selector, func(p *framework.PodInfo) {
-				if !p.Terminating {
-					m[p.Pod.Spec.NodeName]++
-				}
-			})
-			s.perNode[i] = m
+			s.perNode[i] = snap.PodsPerNode(pod.Pod.Namespace, c.Selector)
 		}
 	case len(pod.HardSpread) == 0 && pod.Owner != "":
 		requireAll = false
