@@ -6,69 +6,25 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/gantryhq/gantry/internal/controller"
 )
 
-// expectationsTTL bounds how long a missed watch event can hold a Job still.
-const expectationsTTL = 5 * time.Minute
-
-// expectations records, per Job key, the pod creations and deletions the controller has
-// asked for and the informer has not yet shown, and the pods whose tracking finalizer it has
-// removed without the informer having shown it. Until the creations and deletions are seen
-// (or expire) the Job is not resized again, so a lagging cache never causes extra pods; a pod
-// whose finalizer removal is pending is not counted twice. It is safe for concurrent use.
+// expectations are the kit's pod creation and deletion expectations per Job key, plus the
+// pods whose tracking finalizer the controller has removed without the informer having shown
+// it: such a pod is not counted twice. It is safe for concurrent use.
 type expectations struct {
-	mu  sync.Mutex
-	now func() time.Time
-	m   map[string]*expectation
+	*controller.Expectations
+
+	mu sync.Mutex
 	// finalizers holds, per Job key, the UIDs of pods whose finalizer removal is not yet seen.
 	finalizers map[string]sets.Set[types.UID]
 }
 
-type expectation struct {
-	adds int
-	dels sets.Set[types.UID]
-	at   time.Time
-}
-
 func newExpectations(now func() time.Time) *expectations {
-	return &expectations{now: now, m: map[string]*expectation{}, finalizers: map[string]sets.Set[types.UID]{}}
-}
-
-// satisfied reports whether every creation and deletion expected for key has been observed,
-// or they have expired.
-func (e *expectations) satisfied(key string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	x, ok := e.m[key]
-	if !ok {
-		return true
-	}
-	return (x.adds <= 0 && x.dels.Len() == 0) || e.now().Sub(x.at) > expectationsTTL
-}
-
-// expect replaces what is expected for key with adds creations and the deletion of dels.
-func (e *expectations) expect(key string, adds int, dels []types.UID) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.m[key] = &expectation{adds: adds, dels: sets.New(dels...), at: e.now()}
-}
-
-// created lowers the expected creations of key by one: a pod was observed, or a create failed.
-func (e *expectations) created(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok {
-		x.adds--
-	}
-}
-
-// deleted notes that the pod with uid is going or gone (observed, or the delete failed).
-func (e *expectations) deleted(key string, uid types.UID) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok {
-		x.dels.Delete(uid)
-	}
+	e := controller.NewExpectations()
+	e.Now = now
+	return &expectations{Expectations: e, finalizers: map[string]sets.Set[types.UID]{}}
 }
 
 // expectFinalizerRemoved notes that the finalizer of the pod with uid is being removed.
@@ -104,8 +60,8 @@ func (e *expectations) pendingFinalizers(key string) sets.Set[types.UID] {
 
 // forget drops everything about key (the Job is gone).
 func (e *expectations) forget(key string) {
+	e.Forget(key)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.m, key)
 	delete(e.finalizers, key)
 }

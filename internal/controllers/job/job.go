@@ -173,9 +173,9 @@ func (c *Controller) addPod(obj any) {
 	key, ok := c.ownerKey(pod.Namespace, ref)
 	switch {
 	case ok:
-		c.exp.created(key)
+		c.exp.Created(key)
 		if pod.DeletionTimestamp != nil {
-			c.exp.deleted(key, pod.UID)
+			c.exp.Deleted(key, string(pod.UID))
 		}
 		c.queue.EnqueueKey(key)
 	case ref == nil:
@@ -200,7 +200,7 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 	key, ok := c.ownerKey(pod.Namespace, ref)
 	if ok {
 		if pod.DeletionTimestamp != nil {
-			c.exp.deleted(key, pod.UID)
+			c.exp.Deleted(key, string(pod.UID))
 		}
 		if hasTrackingFinalizer(old) && !hasTrackingFinalizer(pod) {
 			c.exp.finalizerRemoved(key, pod.UID)
@@ -223,7 +223,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	if key, ok := c.ownerKey(pod.Namespace, metav1.GetControllerOf(pod)); ok {
-		c.exp.deleted(key, pod.UID)
+		c.exp.Deleted(key, string(pod.UID))
 		c.exp.finalizerRemoved(key, pod.UID)
 		c.queue.EnqueueKey(key)
 	}

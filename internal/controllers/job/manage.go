@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/storage/names"
 	"k8s.io/utils/ptr"
 
@@ -73,7 +72,7 @@ func (c *Controller) manage(ctx context.Context, s *syncState, now time.Time) (i
 	if diff == 0 {
 		return active, nil
 	}
-	c.exp.expect(s.key, diff, nil)
+	c.exp.Expect(s.key, diff, nil)
 	var next atomic.Int32
 	created, err := controller.SlowStart(diff, func(int) error {
 		ix := noIndex
@@ -83,7 +82,7 @@ func (c *Controller) manage(ctx context.Context, s *syncState, now time.Time) (i
 		return c.createPod(ctx, job, ix)
 	})
 	for range diff - created {
-		c.exp.created(s.key) // never made, so never observed
+		c.exp.Created(s.key) // never made, so never observed
 	}
 	return active + int32(created), err
 }
@@ -151,11 +150,11 @@ func (c *Controller) deletePods(ctx context.Context, job *batchv1.Job, pods []*c
 		return 0, 0, nil
 	}
 	key := jobKey(job)
-	uids := make([]types.UID, len(pods))
+	uids := make([]string, len(pods))
 	for i, p := range pods {
-		uids[i] = p.UID
+		uids[i] = string(p.UID)
 	}
-	c.exp.expect(key, 0, uids)
+	c.exp.Expect(key, 0, uids)
 	var (
 		wg             sync.WaitGroup
 		deleted, ready atomic.Int32
@@ -168,7 +167,7 @@ func (c *Controller) deletePods(ctx context.Context, job *batchv1.Job, pods []*c
 			defer wg.Done()
 			err := c.deleteOne(ctx, job, p, uncount)
 			if err != nil {
-				c.exp.deleted(key, p.UID)
+				c.exp.Deleted(key, string(p.UID))
 				errMu.Lock()
 				firstErr = cmpErr(firstErr, err)
 				errMu.Unlock()

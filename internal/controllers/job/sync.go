@@ -73,7 +73,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	// Read the expectations before listing pods, so a pod that arrives in between only
 	// delays the next resize.
-	satisfied := c.exp.satisfied(key)
+	satisfied := c.exp.Satisfied(key)
 	pods, err := c.podsFor(ctx, job)
 	if err != nil {
 		return err
