@@ -16,6 +16,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/cronjob"
 	"github.com/gantryhq/gantry/internal/controllers/daemonset"
 	"github.com/gantryhq/gantry/internal/controllers/deployment"
+	"github.com/gantryhq/gantry/internal/controllers/disruption"
 	"github.com/gantryhq/gantry/internal/controllers/endpoints"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/job"
@@ -80,6 +81,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"resourcequota":    resourcequota.New(client, factory),
 		"podgc":            podgc.New(client, factory),
 		"persistentvolume": persistentvolume.New(client, factory, recorders.DeprecatedNewLegacyRecorder("persistentvolume-controller")),
+		"disruption":       disruption.New(client, factory, recorders.DeprecatedNewLegacyRecorder("disruption-controller")),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
