@@ -241,8 +241,9 @@ func (s *Server) takeDisruption(r *http.Request, pod *corev1.Pod) error {
 			return err
 		}
 		pdb := obj.(*policyv1.PodDisruptionBudget)
+		// In policy/v1 an empty selector covers every pod of the namespace.
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
 		if pdb.Status.ObservedGeneration < pdb.Generation || pdb.Status.DisruptionsAllowed <= 0 {

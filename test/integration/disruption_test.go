@@ -114,4 +114,38 @@ func TestDisruptionController(t *testing.T) {
 	if ready != 3 {
 		t.Errorf("%d Ready pods, want 3", ready)
 	}
+
+	// In policy/v1 an empty selector covers every pod of its namespace, for the controller's
+	// counts and for the eviction subresource alike.
+	t.Run("empty selector", func(t *testing.T) {
+		const ns = "pdb-all"
+		createNamespace(t, c, ns)
+		bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "lone", Namespace: ns},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1"}}}}
+		if _, err := c.client.CoreV1().Pods(ns).Create(ctx, bare, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		all := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "all", Namespace: ns},
+			Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{}},
+		}
+		if _, err := c.client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, all, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the budget to count the lone Ready pod", func() bool {
+			got, err := c.client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "all", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := got.Status
+			cond := apimeta.FindStatusCondition(s.Conditions, policyv1.DisruptionAllowedCondition)
+			return s.ObservedGeneration == got.Generation && s.ExpectedPods == 1 && s.CurrentHealthy == 1 &&
+				s.DesiredHealthy == 1 && s.DisruptionsAllowed == 0 &&
+				cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == policyv1.InsufficientPodsReason
+		})
+		err := c.client.CoreV1().Pods(ns).EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "lone", Namespace: ns}})
+		if !apierrors.IsTooManyRequests(err) {
+			t.Fatalf("evicting the lone pod: %v, want 429 TooManyRequests", err)
+		}
+	})
 }

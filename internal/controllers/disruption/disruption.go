@@ -2,6 +2,7 @@ package disruption
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,6 +36,7 @@ type Controller struct {
 	rcs          corelisters.ReplicationControllerLister
 	synced       []cache.InformerSynced
 	queue        *controller.Controller
+	stale        *controller.Controller
 	events       record.EventRecorder
 	now          func() time.Time
 	log          *slog.Logger
@@ -66,18 +68,25 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		log:    slog.Default().With("controller", "disruption"),
 	}
 	c.queue = controller.New("disruption", c)
+	c.stale = controller.New("disruption-stale-pod", controller.ReconcileFunc(c.resetStale))
 	pdbInformer.Informer().AddEventHandler(c.queue.Handler())
 	podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.podChanged,
-		UpdateFunc: func(_, obj any) { c.podChanged(obj) },
+		AddFunc:    func(obj any) { c.podChanged(obj); c.watchStale(obj) },
+		UpdateFunc: func(_, obj any) { c.podChanged(obj); c.watchStale(obj) },
 		DeleteFunc: c.podChanged,
 	})
 	return c
 }
 
-// Run reconciles until ctx is done.
+// Run reconciles budgets, and resets stale DisruptionTarget pod conditions, until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
-	return c.queue.Run(ctx, workers, c.synced...)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	staleDone := make(chan error, 1)
+	go func() { staleDone <- c.stale.Run(ctx, 1, c.synced...) }()
+	err := c.queue.Run(ctx, workers, c.synced...)
+	cancel()
+	return errors.Join(err, <-staleDone)
 }
 
 // podChanged queues the budgets that cover the pod: its readiness or existence moves their

@@ -2,6 +2,7 @@ package disruption
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -288,6 +289,62 @@ func TestNoWriteWhenUnchanged(t *testing.T) {
 	for _, a := range client.Actions() {
 		if a.GetVerb() == "update" {
 			t.Errorf("second sync wrote %s/%s", a.GetResource().Resource, a.GetSubresource())
+		}
+	}
+}
+
+func TestResetStaleDisruptionTarget(t *testing.T) {
+	condition := func(reason string, age time.Duration) corev1.PodCondition {
+		return corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: reason,
+			Message: "preempted", LastTransitionTime: metav1.NewTime(now.Add(-age))}
+	}
+	stale := pod("stale", true, nil, "")
+	stale.Status.Conditions = append(stale.Status.Conditions, condition("PreemptionByScheduler", 3*time.Minute))
+	fresh := pod("fresh", true, nil, "")
+	fresh.Status.Conditions = append(fresh.Status.Conditions, condition("PreemptionByScheduler", 30*time.Second))
+	kubelet := pod("kubelet", true, nil, "")
+	kubelet.Status.Conditions = append(kubelet.Status.Conditions, condition(corev1.PodReasonTerminationByKubelet, time.Hour))
+	deleting := pod("deleting", true, nil, "")
+	deleting.Status.Conditions = append(deleting.Status.Conditions, condition("PreemptionByScheduler", time.Hour))
+	deleting.DeletionTimestamp = ptr.To(metav1.NewTime(now))
+
+	client := fake.NewClientset(stale, fresh, kubelet, deleting)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c := New(client, factory, record.NewFakeRecorder(100))
+	c.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		t.Fatal("caches did not sync")
+	}
+	for name, want := range map[string]string{
+		"stale":    "<nil>",
+		"fresh":    controller.RequeueAfter(90 * time.Second).Error(),
+		"kubelet":  "<nil>",
+		"deleting": "<nil>",
+	} {
+		if err := c.resetStale(ctx, "ns/"+name); fmt.Sprint(err) != want {
+			t.Errorf("reset %s = %v, want %s", name, err, want)
+		}
+	}
+	for name, want := range map[string]corev1.ConditionStatus{
+		"stale": corev1.ConditionFalse, "fresh": corev1.ConditionTrue, "kubelet": corev1.ConditionTrue, "deleting": corev1.ConditionTrue,
+	} {
+		got, err := client.CoreV1().Pods("ns").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cond := range got.Status.Conditions {
+			if cond.Type != corev1.DisruptionTarget {
+				continue
+			}
+			if cond.Status != want {
+				t.Errorf("%s: DisruptionTarget %s, want %s", name, cond.Status, want)
+			}
+			if want == corev1.ConditionFalse && (cond.Reason != "" || !cond.LastTransitionTime.Time.Equal(now)) {
+				t.Errorf("%s: reset condition = %+v, want no reason and a transition now", name, cond)
+			}
 		}
 	}
 }

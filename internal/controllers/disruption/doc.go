@@ -31,4 +31,10 @@
 //
 // A budget is synced when it changes and when a pod its selector matches is added, changed or
 // deleted.
+//
+// A second loop, as upstream, watches pods that carry a True DisruptionTarget condition (set by
+// preemption or eviction just before the delete) without being deleted: after
+// StalePodDisruptionTimeout it resets the condition to False, since the disruption did not
+// happen. The kubelet's own condition (reason TerminationByKubelet) and finished pods are left
+// alone.
 package disruption
