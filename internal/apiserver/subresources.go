@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	pdbhelper "k8s.io/component-helpers/apps/poddisruptionbudget"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 
 	"github.com/gantryhq/gantry/internal/storage"
 )
@@ -227,48 +229,93 @@ func (s *Server) evict(w http.ResponseWriter, r *http.Request, q *request) {
 	s.writeObject(w, q.out, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
 }
 
-// takeDisruption checks the budgets that cover pod and, if they allow one more disruption,
-// records it in their status so that concurrent evictions cannot overrun them.
+// takeDisruption checks the budget that covers pod and, if it allows one more disruption,
+// records it in its status so that concurrent evictions cannot overrun it. As in
+// kube-apiserver, a pod may have at most one budget, and an unready pod may go without taking
+// a disruption when its budget's unhealthyPodEvictionPolicy allows it.
 func (s *Server) takeDisruption(r *http.Request, pod *corev1.Pod) error {
 	kind := s.kinds.byGVK[pdbGVK]
 	res, err := s.objects.store.List(r.Context(), prefix(kind, pod.Namespace), storage.ListOptions{})
 	if err != nil {
 		return err
 	}
+	var pdb *policyv1.PodDisruptionBudget
+	var rev int64
 	for _, kv := range res.Items {
 		obj, err := s.objects.decode(kind, kv.Value, kv.ModRevision)
 		if err != nil {
 			return err
 		}
-		pdb := obj.(*policyv1.PodDisruptionBudget)
+		candidate := obj.(*policyv1.PodDisruptionBudget)
 		// In policy/v1 an empty selector covers every pod of the namespace.
-		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		sel, err := metav1.LabelSelectorAsSelector(candidate.Spec.Selector)
 		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
-		if pdb.Status.ObservedGeneration < pdb.Generation || pdb.Status.DisruptionsAllowed <= 0 {
-			return tooManyRequests(pdb.Name)
+		if pdb != nil {
+			return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusInternalServerError,
+				Message: "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."}}
 		}
-		pdb.Status.DisruptionsAllowed--
-		if pdb.Status.DisruptedPods == nil {
-			pdb.Status.DisruptedPods = map[string]metav1.Time{}
+		pdb, rev = candidate, kv.ModRevision
+	}
+	if pdb == nil {
+		return nil
+	}
+	if !podutil.IsPodReady(pod) {
+		// An unready pod does not count as healthy: deleting it disrupts nothing the budget
+		// protects, unless the budget is already short (the default IfHealthyBudget policy).
+		if pdb.Spec.UnhealthyPodEvictionPolicy != nil && *pdb.Spec.UnhealthyPodEvictionPolicy == policyv1.AlwaysAllow {
+			return nil
 		}
-		pdb.Status.DisruptedPods[pod.Name] = metav1.Now().Rfc3339Copy()
-		if err := s.objects.update(r.Context(), kind, pdb, kv.ModRevision); err != nil {
-			if apierrors.IsConflict(err) {
-				return apierrors.NewTooManyRequests("the disruption budget changed while the eviction was checked; retry", 1)
-			}
-			return err
+		if pdb.Status.CurrentHealthy >= pdb.Status.DesiredHealthy && pdb.Status.DesiredHealthy > 0 {
+			return nil
 		}
+	}
+	if pdb.Status.ObservedGeneration < pdb.Generation {
+		return tooManyRequests(10, fmt.Sprintf("The disruption budget %s is still being processed by the server.", pdb.Name))
+	}
+	if pdb.Status.DisruptionsAllowed <= 0 {
+		return tooManyRequests(0, refusal(pdb))
+	}
+	pdb.Status.DisruptionsAllowed--
+	if pdb.Status.DisruptionsAllowed == 0 {
+		pdbhelper.UpdateDisruptionAllowedCondition(pdb)
+	}
+	if pdb.Status.DisruptedPods == nil {
+		pdb.Status.DisruptedPods = map[string]metav1.Time{}
+	}
+	pdb.Status.DisruptedPods[pod.Name] = metav1.Now().Rfc3339Copy()
+	if err := s.objects.update(r.Context(), kind, pdb, rev); err != nil {
+		if apierrors.IsConflict(err) {
+			return apierrors.NewTooManyRequests("the disruption budget changed while the eviction was checked; retry", 1)
+		}
+		return err
 	}
 	return nil
 }
 
-func tooManyRequests(pdb string) error {
-	err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
+// refusal explains, as kube-apiserver does, why pdb allows no disruption now.
+func refusal(pdb *policyv1.PodDisruptionBudget) string {
+	cond := meta.FindStatusCondition(pdb.Status.Conditions, policyv1.DisruptionAllowedCondition)
+	failed := cond != nil && cond.Status == metav1.ConditionFalse && cond.Message != ""
+	switch {
+	// A failed sync makes the counts untrustworthy, so it is named first.
+	case failed && cond.Reason == policyv1.SyncFailedReason:
+		return fmt.Sprintf("The disruption budget %s does not allow evicting pods currently because it failed sync: %s", pdb.Name, cond.Message)
+	case pdb.Status.CurrentHealthy <= pdb.Status.DesiredHealthy:
+		return fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name,
+			pdb.Status.DesiredHealthy, pdb.Status.CurrentHealthy)
+	case failed:
+		return fmt.Sprintf("The disruption budget %s does not allow evicting pods currently (%s): %s", pdb.Name, cond.Reason, cond.Message)
+	}
+	return fmt.Sprintf("The disruption budget %s does not allow evicting pods currently", pdb.Name)
+}
+
+func tooManyRequests(retryAfter int, cause string) error {
+	err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", retryAfter)
 	err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
 		Type:    policyv1.DisruptionBudgetCause,
-		Message: fmt.Sprintf("The disruption budget %s needs more healthy pods to allow the eviction.", pdb),
+		Message: cause,
 	})
 	return err
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"testing"
 	"time"
@@ -144,8 +145,26 @@ func TestDisruptionController(t *testing.T) {
 				cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == policyv1.InsufficientPodsReason
 		})
 		err := c.client.CoreV1().Pods(ns).EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "lone", Namespace: ns}})
-		if !apierrors.IsTooManyRequests(err) {
-			t.Fatalf("evicting the lone pod: %v, want 429 TooManyRequests", err)
+		const cause = "The disruption budget all needs 1 healthy pods and has 1 currently"
+		var status apierrors.APIStatus
+		if !apierrors.IsTooManyRequests(err) || !errors.As(err, &status) || status.Status().Details == nil ||
+			len(status.Status().Details.Causes) != 1 || status.Status().Details.Causes[0].Message != cause {
+			t.Fatalf("evicting the lone pod: %#v, want 429 TooManyRequests with cause %q", err, cause)
+		}
+
+		// A second budget over the same pod: the eviction subresource supports only one.
+		second := all.DeepCopy()
+		second.Name, second.ResourceVersion = "second", ""
+		if _, err := c.client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, second, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err = c.client.CoreV1().Pods(ns).EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "lone", Namespace: ns}})
+		const multiple = "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+		if !apierrors.IsInternalError(err) || err.Error() != multiple {
+			t.Fatalf("evicting a pod with two budgets: %v, want 500 %s", err, multiple)
+		}
+		if _, err := c.client.CoreV1().Pods(ns).Get(ctx, "lone", metav1.GetOptions{}); err != nil {
+			t.Fatalf("the pod whose eviction was refused: %v", err)
 		}
 	})
 }
