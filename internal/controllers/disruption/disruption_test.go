@@ -241,6 +241,19 @@ func TestUnmanagedPods(t *testing.T) {
 			t.Errorf("events = %q, want one UnmanagedPods warning", events)
 		}
 	})
+	t.Run("pod whose controller has no scale fails safe", func(t *testing.T) {
+		job := pod("a", true, nil, "")
+		job.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "once", UID: "job-uid",
+			Controller: ptr.To(true)}}
+		got, err, _ := sync(t, budget(nil, ptr.To(intstr.FromInt32(1))), job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cond := apimeta.FindStatusCondition(got.Status.Conditions, policyv1.DisruptionAllowedCondition)
+		if cond == nil || cond.Reason != policyv1.SyncFailedReason || cond.Message != "jobs.batch does not implement the scale subresource" {
+			t.Errorf("condition = %+v, want SyncFailed: jobs.batch does not implement the scale subresource", cond)
+		}
+	})
 	t.Run("pod whose controller is missing fails safe", func(t *testing.T) {
 		stale := budget(ptr.To(intstr.FromString("50%")), nil)
 		stale.Status.DisruptionsAllowed = 2

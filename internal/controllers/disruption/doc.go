@@ -12,8 +12,8 @@
 //     (ReplicationController, Deployment through its ReplicaSet, ReplicaSet, StatefulSet);
 //     desiredHealthy is the percentage of it rounded up, or expectedPods minus maxUnavailable
 //     (a percentage rounded up), never below zero. Pods without a controller are reported with
-//     an UnmanagedPods event and left out; a pod whose controller cannot be found fails the
-//     sync.
+//     an UnmanagedPods event and left out; a pod whose controller cannot be found, or is of a
+//     kind without a scale (a Job, a DaemonSet), fails the sync.
 //   - disruptedPods: the entries the eviction subresource recorded. An entry is kept while
 //     its pod exists, is not being deleted and was evicted less than DeletionTimeout ago; an
 //     older entry is dropped with a NotDeleted event, and the budget is looked at again when

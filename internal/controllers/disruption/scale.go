@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -49,7 +50,8 @@ func (c *Controller) expectedScale(pods []*corev1.Pod) (int32, []string, error) 
 
 // controllerScale finds the workload that ref names and its replicas: a
 // ReplicationController, the Deployment of a ReplicaSet, a ReplicaSet that no Deployment
-// controls, or a StatefulSet. It answers nil when there is none with ref's UID.
+// controls, a StatefulSet or a Deployment. It answers nil when there is none with ref's UID,
+// and an error for a kind that has no scale (a Job, a DaemonSet...), as upstream.
 func (c *Controller) controllerScale(ref *metav1.OwnerReference, ns string) (*scaled, error) {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
@@ -92,8 +94,19 @@ func (c *Controller) controllerScale(ref *metav1.OwnerReference, ns string) (*sc
 			return nil, nil
 		}
 		return &scaled{ss.UID, replicas(ss.Spec.Replicas)}, nil
+	case ref.Kind == "Deployment" && apps:
+		// Upstream reads any other controller through its scale subresource; of the built-in
+		// kinds only a Deployment has one.
+		d, err := c.deployments.Deployments(ns).Get(ref.Name)
+		if err != nil || d.UID != ref.UID {
+			return nil, nil
+		}
+		return &scaled{d.UID, replicas(d.Spec.Replicas)}, nil
+	case ref.Kind == "ReplicationController" || ref.Kind == "ReplicaSet" || ref.Kind == "StatefulSet":
+		return nil, nil
 	}
-	return nil, nil
+	plural, _ := meta.UnsafeGuessKindToResource(gv.WithKind(ref.Kind))
+	return nil, fmt.Errorf("%s does not implement the scale subresource", plural.GroupResource())
 }
 
 // replicas reads a replicas field; the API server defaults an unset one to 1.
