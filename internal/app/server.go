@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/pkg/capabilities"
 
 	"github.com/gantryhq/gantry/internal/apiserver"
 	"github.com/gantryhq/gantry/internal/apiserver/openapi"
@@ -57,6 +58,10 @@ type ServerConfig struct {
 	// NodeMonitorGracePeriod is how long a node may stop renewing its Lease before it is
 	// marked Unknown and tainted unreachable.
 	NodeMonitorGracePeriod time.Duration
+	// AllowPrivileged admits privileged containers (kube-apiserver's --allow-privileged; on
+	// by default, as in kubeadm and k3s clusters). It is process-wide: the first server
+	// started in a process decides.
+	AllowPrivileged bool
 }
 
 // DefaultServerConfig has the defaults of DESIGN.md.
@@ -69,6 +74,7 @@ func DefaultServerConfig() ServerConfig {
 		ClusterCIDR:            "100.64.0.0/16",
 		ClusterDomain:          "cluster.local",
 		NodeMonitorGracePeriod: nodelifecycle.DefaultGracePeriod,
+		AllowPrivileged:        true,
 	}
 }
 
@@ -92,6 +98,7 @@ type Server struct {
 // or call Stop to shut down.
 func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	start := time.Now()
+	capabilities.Setup(cfg.AllowPrivileged, 0)
 	serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("--service-cidr: %w", err)

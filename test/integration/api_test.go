@@ -424,3 +424,14 @@ func TestFieldValidationWarn(t *testing.T) {
 		t.Errorf("Ignore sent warnings %q", warnings.got)
 	}
 }
+
+// TestPrivilegedPods: privileged containers are admitted, as on kubeadm and k3s clusters
+// (Kubernetes' own conformance tests create them).
+func TestPrivilegedPods(t *testing.T) {
+	c := startCluster(t)
+	spec := testPodSpec("")
+	spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+	if _, err := c.client.CoreV1().Pods("default").Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged"}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create a privileged pod: %v", err)
+	}
+}
