@@ -28,7 +28,7 @@ const workers = 5
 type Controller struct {
 	client kubernetes.Interface
 	sets   Owners
-	// kind names the owner kind in logs and errors: "replicaset".
+	// kind names the owner kind in logs and errors: "replicaset", "replicationcontroller".
 	kind   string
 	pods   corelisters.PodLister
 	synced []cache.InformerSynced
