@@ -19,4 +19,10 @@
 // pods the controller records that it expects to see n pod additions, and before it deletes
 // pods it records their UIDs; until the informer has shown them (or five minutes pass), the
 // ReplicaSet is not resized again, so a lagging cache never causes double creates or deletes.
+//
+// ReplicationControllers: as upstream's replication controller, the same controller keeps
+// core/v1 ReplicationControllers (NewFor with ReplicationControllers). The Owners interface
+// lists them converted to ReplicaSets (selector map as matchLabels, conditions of the same
+// types), writes status back to the RC's status subresource, records events on the RC, and
+// names kind ReplicationController, apiVersion v1 in pods' controller references.
 package replicaset

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gantryhq/gantry/internal/controller"
 )
@@ -34,7 +35,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 			c.exp.Created(key)
 		}
 		if created > 0 {
-			c.log.Debug("created pods", "replicaset", key, "count", created)
+			c.log.Debug("created pods", c.kind, key, "count", created)
 		}
 		return err
 	case diff > 0:
@@ -59,7 +60,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 				uid := p.UID
 				err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 				if err == nil {
-					c.events.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+					c.events.Eventf(c.sets.Object(rs), corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 					return
 				}
 				// Not deleted, so never observed as deleted.
@@ -73,7 +74,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 			}()
 		}
 		wg.Wait()
-		c.log.Debug("deleted pods", "replicaset", key, "count", n-len(errs))
+		c.log.Debug("deleted pods", c.kind, key, "count", n-len(errs))
 		return errors.Join(errs...)
 	}
 	return nil
@@ -81,21 +82,21 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 
 // createPod creates one pod from rs's template.
 func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
-	pod := newPod(rs)
+	pod := newPod(rs, c.sets.Kind())
 	created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 		return nil
 	}
 	if err != nil {
-		c.events.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-		return fmt.Errorf("create pod for replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
+		c.events.Eventf(c.sets.Object(rs), corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+		return fmt.Errorf("create pod for %s %s/%s: %w", c.kind, rs.Namespace, rs.Name, err)
 	}
-	c.events.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
+	c.events.Eventf(c.sets.Object(rs), corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
 }
 
-// newPod builds a pod from rs's template, controlled by rs.
-func newPod(rs *appsv1.ReplicaSet) *corev1.Pod {
+// newPod builds a pod from rs's template, controlled by rs (of kind gvk).
+func newPod(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) *corev1.Pod {
 	t := rs.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -104,7 +105,7 @@ func newPod(rs *appsv1.ReplicaSet) *corev1.Pod {
 			Labels:          t.Labels,
 			Annotations:     t.Annotations,
 			Finalizers:      t.Finalizers,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, replicaSetKind)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, gvk)},
 		},
 		Spec: t.Spec,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -23,10 +23,13 @@ import (
 
 const workers = 5
 
-// Controller keeps the pods of every ReplicaSet.
+// Controller keeps the pods of every ReplicaSet (or of every owner of another kind that
+// Owners presents as ReplicaSets).
 type Controller struct {
 	client kubernetes.Interface
-	sets   appslisters.ReplicaSetLister
+	sets   Owners
+	// kind names the owner kind in logs and errors: "replicaset", "replicationcontroller".
+	kind   string
 	pods   corelisters.PodLister
 	synced []cache.InformerSynced
 	queue  *controller.Controller
@@ -40,20 +43,26 @@ type Controller struct {
 // pods and ReplicaSet status through client, and records pod creations and deletions with
 // recorder. The caller starts factory after constructing everything.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
-	rsInformer := factory.Apps().V1().ReplicaSets()
+	return NewFor(ReplicaSets(client, factory), client, factory, recorder)
+}
+
+// NewFor is New for the owners of another kind, such as ReplicationControllers.
+func NewFor(owners Owners, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
 	podInformer := factory.Core().V1().Pods()
+	kind := strings.ToLower(owners.Kind().Kind)
 	c := &Controller{
 		client: client,
-		sets:   rsInformer.Lister(),
+		sets:   owners,
+		kind:   kind,
 		pods:   podInformer.Lister(),
-		synced: []cache.InformerSynced{rsInformer.Informer().HasSynced, podInformer.Informer().HasSynced},
+		synced: []cache.InformerSynced{owners.Informer().HasSynced, podInformer.Informer().HasSynced},
 		exp:    controller.NewExpectations(),
 		events: recorder,
 		now:    time.Now,
-		log:    slog.Default().With("controller", "replicaset"),
+		log:    slog.Default().With("controller", kind),
 	}
-	c.queue = controller.New("replicaset", c)
-	rsInformer.Informer().AddEventHandler(c.queue.Handler())
+	c.queue = controller.New(kind, c)
+	owners.Informer().AddEventHandler(c.queue.Handler())
 	podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
@@ -70,10 +79,10 @@ func (c *Controller) Run(ctx context.Context) error {
 // owner returns the key of the ReplicaSet that ref names in namespace, if it exists with
 // the same UID.
 func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) (string, bool) {
-	if ref == nil || ref.Kind != "ReplicaSet" {
+	if ref == nil || ref.Kind != c.sets.Kind().Kind {
 		return "", false
 	}
-	rs, err := c.sets.ReplicaSets(namespace).Get(ref.Name)
+	rs, err := c.sets.Get(namespace, ref.Name)
 	if err != nil || rs.UID != ref.UID {
 		return "", false
 	}
@@ -82,7 +91,7 @@ func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) (string
 
 // enqueueMatching queues every ReplicaSet whose selector matches the orphan pod.
 func (c *Controller) enqueueMatching(pod *corev1.Pod) {
-	sets, err := c.sets.ReplicaSets(pod.Namespace).List(labels.Everything())
+	sets, err := c.sets.List(pod.Namespace)
 	if err != nil {
 		return
 	}
@@ -143,7 +152,7 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 	c.queue.EnqueueKey(key)
 	// A pod that just became ready becomes available minReadySeconds later.
 	if !ready(old) && ready(pod) {
-		if rs, err := c.sets.ReplicaSets(pod.Namespace).Get(ref.Name); err == nil && rs.Spec.MinReadySeconds > 0 {
+		if rs, err := c.sets.Get(pod.Namespace, ref.Name); err == nil && rs.Spec.MinReadySeconds > 0 {
 			c.queue.EnqueueAfter(key, time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
 		}
 	}
@@ -170,7 +179,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return controller.Terminal(err)
 	}
-	rs, err := c.sets.ReplicaSets(namespace).Get(name)
+	rs, err := c.sets.Get(namespace, name)
 	if apierrors.IsNotFound(err) {
 		c.exp.Forget(key)
 		return nil
@@ -180,7 +189,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	}
 	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
-		return controller.Terminal(fmt.Errorf("replicaset %s: selector: %w", key, err))
+		return controller.Terminal(fmt.Errorf("%s %s: selector: %w", c.kind, key, err))
 	}
 	all, err := c.pods.Pods(namespace).List(labels.Everything())
 	if err != nil {
@@ -234,11 +243,11 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 		case ref == nil && matches && rs.DeletionTimestamp == nil:
 			if !checked {
 				// Adopt only for a ReplicaSet that is really there and not going away.
-				live, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+				live, err := c.sets.GetLive(ctx, rs.Namespace, rs.Name)
 				if err != nil {
 					return nil, err
 				}
-				if live.UID != rs.UID || live.DeletionTimestamp != nil {
+				if live.GetUID() != rs.UID || live.GetDeletionTimestamp() != nil {
 					return owned, nil
 				}
 				checked = true
@@ -255,7 +264,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel label
 // setOwner adopts pod for rs or releases it. A pod that vanished is not an error.
 func (c *Controller) setOwner(ctx context.Context, pod *corev1.Pod, rs *appsv1.ReplicaSet, adopt bool) error {
 	pod = pod.DeepCopy()
-	pod.OwnerReferences = controller.WithControllerRef(pod.OwnerReferences, rs, replicaSetKind, adopt)
+	pod.OwnerReferences = controller.WithControllerRef(pod.OwnerReferences, rs, c.sets.Kind(), adopt)
 	_, err := c.client.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -265,6 +274,3 @@ func (c *Controller) setOwner(ctx context.Context, pod *corev1.Pod, rs *appsv1.R
 	}
 	return nil
 }
-
-// replicaSetKind is what the controller references of its pods name.
-var replicaSetKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")

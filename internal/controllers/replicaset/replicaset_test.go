@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -64,8 +65,14 @@ func testPod(name string, owned bool, state string, created time.Duration) *core
 	return p
 }
 
-// fixture runs a controller over a fake clientset holding objects.
+// fixture runs a ReplicaSet controller over a fake clientset holding objects.
 func fixture(t *testing.T, objects ...runtime.Object) (*Controller, *fake.Clientset) {
+	t.Helper()
+	return fixtureFor(t, ReplicaSets, objects...)
+}
+
+// fixtureFor runs a controller for the owners kind over a fake clientset holding objects.
+func fixtureFor(t *testing.T, owners func(kubernetes.Interface, informers.SharedInformerFactory) Owners, objects ...runtime.Object) (*Controller, *fake.Clientset) {
 	t.Helper()
 	client := fake.NewClientset(objects...)
 	// The fake does not generate names.
@@ -78,7 +85,7 @@ func fixture(t *testing.T, objects ...runtime.Object) (*Controller, *fake.Client
 		return false, nil, nil
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := New(client, factory, record.NewFakeRecorder(100))
+	c := NewFor(owners(client, factory), client, factory, record.NewFakeRecorder(100))
 	c.now = func() time.Time { return epoch.Add(time.Hour) }
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

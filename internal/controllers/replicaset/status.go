@@ -65,12 +65,12 @@ func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, st
 	}
 	rs = rs.DeepCopy()
 	rs.Status = st
-	_, err := c.client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+	err := c.sets.UpdateStatus(ctx, rs)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("update status of replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
+		return fmt.Errorf("update status of %s %s/%s: %w", c.kind, rs.Namespace, rs.Name, err)
 	}
 	return nil
 }
