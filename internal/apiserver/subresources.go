@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	pdbhelper "k8s.io/component-helpers/apps/poddisruptionbudget"
 	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 
+	"github.com/gantryhq/gantry/internal/registry"
 	"github.com/gantryhq/gantry/internal/storage"
 )
 
@@ -218,6 +220,12 @@ func (s *Server) evict(w http.ResponseWriter, r *http.Request, q *request) {
 			return
 		}
 	}
+	if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && !o.dryRun {
+		if err := s.markEvicted(r.Context(), q.kind, pod); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}
@@ -227,6 +235,28 @@ func (s *Server) evict(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	s.writeObject(w, q.out, http.StatusCreated, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated}, statusGVK)
+}
+
+// markEvicted records on pod, before it is deleted, that the Eviction API is why: the
+// DisruptionTarget condition its controller (a Job's podFailurePolicy, say) reads. A pod
+// already marked keeps its more specific reason (the scheduler's preemption evicts through
+// this API after marking its victims).
+func (s *Server) markEvicted(ctx context.Context, kind *registry.Kind, pod *corev1.Pod) error {
+	if slices.ContainsFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool {
+		return c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue
+	}) {
+		return nil
+	}
+	o := writeOptions{subresource: "status", user: systemUser, manager: "kube-apiserver"}
+	_, _, err := s.updateObject(ctx, kind, pod.Namespace, pod.Name, func(cur runtime.Object) (runtime.Object, error) {
+		p := cur.(*corev1.Pod).DeepCopy()
+		cond := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+			Message: "Eviction API: evicting", LastTransitionTime: metav1.Now().Rfc3339Copy()}
+		p.Status.Conditions = slices.DeleteFunc(p.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.DisruptionTarget })
+		p.Status.Conditions = append(p.Status.Conditions, cond)
+		return p, nil
+	}, o)
+	return err
 }
 
 // takeDisruption checks the budget that covers pod and, if it allows one more disruption,

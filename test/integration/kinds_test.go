@@ -927,6 +927,18 @@ func TestTypedClientsEveryKind(t *testing.T) {
 		if !apierrors.IsConflict(err) || err.Error() != msg {
 			t.Errorf("binding a bound pod: %v, want 409 Conflict: %s", err, msg)
 		}
+		// A bound pod is deleted gracefully: it stays, marked as evicted by the Eviction API.
+		if err := pods.EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "bound", Namespace: "default"}}); err != nil {
+			t.Fatalf("evict a bound pod: %v", err)
+		}
+		got, err := pods.Get(ctx, "bound", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(got.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.DisruptionTarget })
+		if got.DeletionTimestamp == nil || i < 0 || got.Status.Conditions[i].Reason != "EvictionByEvictionAPI" || got.Status.Conditions[i].Status != corev1.ConditionTrue {
+			t.Errorf("evicted bound pod: deletionTimestamp %v conditions %+v, want set and DisruptionTarget/EvictionByEvictionAPI", got.DeletionTimestamp, got.Status.Conditions)
+		}
 	})
 
 	// Kubernetes keeps one object per HorizontalPodAutoscaler and per Event, whichever group
