@@ -13,42 +13,16 @@ import (
 	"github.com/gantryhq/gantry/internal/controller"
 )
 
-// claim returns the objects ds owns after adopting matching orphans and releasing owned
-// objects that no longer match. setOwner writes an adoption (adopt) or release; it is
-// called only for objects that must change.
+// claim returns the objects of all that ds owns, after adopting matching orphans and
+// releasing owned objects that no longer match.
 func claim[T metav1.Object](ctx context.Context, c *Controller, ds *appsv1.DaemonSet, sel labels.Selector, all []T,
 	setOwner func(ctx context.Context, obj T, adopt bool) error) ([]T, error) {
-	var owned []T
-	checked := false
-	for _, obj := range all {
-		ref := metav1.GetControllerOf(obj)
-		matches := sel.Matches(labels.Set(obj.GetLabels()))
-		switch {
-		case ref != nil && ref.UID == ds.UID && matches:
-			owned = append(owned, obj)
-		case ref != nil && ref.UID == ds.UID:
-			if err := setOwner(ctx, obj, false); err != nil {
-				return nil, err
-			}
-		case ref == nil && matches && obj.GetDeletionTimestamp() == nil:
-			if !checked {
-				// Adopt only for a DaemonSet that is really there and not going away.
-				live, err := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-				if err != nil {
-					return nil, fmt.Errorf("recheck daemonset %s/%s before adopting: %w", ds.Namespace, ds.Name, err)
-				}
-				if live.UID != ds.UID || live.DeletionTimestamp != nil {
-					return owned, nil
-				}
-				checked = true
-			}
-			if err := setOwner(ctx, obj, true); err != nil {
-				return nil, err
-			}
-			owned = append(owned, obj)
-		}
-	}
-	return owned, nil
+	return controller.Claim(ctx, ds, all,
+		func(obj T) bool { return sel.Matches(labels.Set(obj.GetLabels())) },
+		func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		},
+		setOwner)
 }
 
 // claimPods returns every pod of ds's namespace that ds owns, finished ones included.

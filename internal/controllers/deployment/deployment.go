@@ -207,39 +207,14 @@ func (c *Controller) claim(ctx context.Context, d *appsv1.Deployment, sel labels
 	if err != nil {
 		return nil, err
 	}
-	var owned []*appsv1.ReplicaSet
-	checked := false
-	for _, rs := range all {
-		ref := metav1.GetControllerOf(rs)
-		matches := sel.Matches(labels.Set(rs.Labels))
-		switch {
-		case ref != nil && ref.UID == d.UID && matches:
-			owned = append(owned, rs)
-		case ref != nil && ref.UID == d.UID:
-			if d.DeletionTimestamp != nil {
-				continue
-			}
-			if err := c.setOwner(ctx, rs, d, false); err != nil {
-				return nil, err
-			}
-		case ref == nil && matches && d.DeletionTimestamp == nil && rs.DeletionTimestamp == nil:
-			if !checked {
-				live, err := c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
-				if err != nil {
-					return nil, err
-				}
-				if live.UID != d.UID || live.DeletionTimestamp != nil {
-					return owned, nil
-				}
-				checked = true
-			}
-			if err := c.setOwner(ctx, rs, d, true); err != nil {
-				return nil, err
-			}
-			owned = append(owned, rs)
-		}
-	}
-	return owned, nil
+	return controller.Claim(ctx, d, all,
+		func(rs *appsv1.ReplicaSet) bool { return sel.Matches(labels.Set(rs.Labels)) },
+		func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+		},
+		func(ctx context.Context, rs *appsv1.ReplicaSet, adopt bool) error {
+			return c.setOwner(ctx, rs, d, adopt)
+		})
 }
 
 // setOwner adopts rs for d or releases it. A ReplicaSet that vanished is not an error.

@@ -27,39 +27,12 @@ func (c *Controller) podsFor(ctx context.Context, job *batchv1.Job) ([]*corev1.P
 	if err != nil {
 		return nil, err
 	}
-	var owned []*corev1.Pod
-	checked := false
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		matches := !sel.Empty() && sel.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == job.UID && matches:
-			owned = append(owned, pod)
-		case ref != nil && ref.UID == job.UID:
-			if job.DeletionTimestamp == nil {
-				if err := c.setOwner(ctx, pod, job, false); err != nil {
-					return nil, err
-				}
-			}
-		case ref == nil && matches && job.DeletionTimestamp == nil && pod.DeletionTimestamp == nil:
-			if !checked {
-				// Adopt only for a Job that is really there and not going away.
-				live, err := c.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
-				if err != nil {
-					return nil, fmt.Errorf("recheck %s before adopting: %w", describe(job), err)
-				}
-				if live.UID != job.UID || live.DeletionTimestamp != nil {
-					return owned, nil
-				}
-				checked = true
-			}
-			if err := c.setOwner(ctx, pod, job, true); err != nil {
-				return nil, err
-			}
-			owned = append(owned, pod)
-		}
-	}
-	return owned, nil
+	return controller.Claim(ctx, job, all,
+		func(pod *corev1.Pod) bool { return !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) },
+		func(ctx context.Context) (metav1.Object, error) {
+			return c.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
+		},
+		func(ctx context.Context, pod *corev1.Pod, adopt bool) error { return c.setOwner(ctx, pod, job, adopt) })
 }
 
 // setOwner adopts pod for job, adding the tracking finalizer, or releases it, removing the

@@ -222,43 +222,16 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 // claim returns the active pods rs owns after adopting matching orphans and releasing owned
 // pods that no longer match.
 func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel labels.Selector, all []*corev1.Pod) ([]*corev1.Pod, error) {
-	var owned []*corev1.Pod
-	checked := false
+	var pods []*corev1.Pod
 	for _, pod := range all {
-		if !active(pod) {
-			continue
-		}
-		ref := metav1.GetControllerOf(pod)
-		matches := !sel.Empty() && sel.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == rs.UID && matches:
-			owned = append(owned, pod)
-		case ref != nil && ref.UID == rs.UID:
-			if rs.DeletionTimestamp != nil {
-				continue
-			}
-			if err := c.setOwner(ctx, pod, rs, false); err != nil {
-				return nil, err
-			}
-		case ref == nil && matches && rs.DeletionTimestamp == nil:
-			if !checked {
-				// Adopt only for a ReplicaSet that is really there and not going away.
-				live, err := c.sets.GetLive(ctx, rs.Namespace, rs.Name)
-				if err != nil {
-					return nil, err
-				}
-				if live.GetUID() != rs.UID || live.GetDeletionTimestamp() != nil {
-					return owned, nil
-				}
-				checked = true
-			}
-			if err := c.setOwner(ctx, pod, rs, true); err != nil {
-				return nil, err
-			}
-			owned = append(owned, pod)
+		if active(pod) {
+			pods = append(pods, pod)
 		}
 	}
-	return owned, nil
+	return controller.Claim(ctx, rs, pods,
+		func(pod *corev1.Pod) bool { return !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) },
+		func(ctx context.Context) (metav1.Object, error) { return c.sets.GetLive(ctx, rs.Namespace, rs.Name) },
+		func(ctx context.Context, pod *corev1.Pod, adopt bool) error { return c.setOwner(ctx, pod, rs, adopt) })
 }
 
 // setOwner adopts pod for rs or releases it. A pod that vanished is not an error.

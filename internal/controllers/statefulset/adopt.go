@@ -73,39 +73,16 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel
 	if err != nil {
 		return nil, err
 	}
-	var owned []*corev1.Pod
-	checked := false
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		matches := !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) && isMember(set, pod)
-		switch {
-		case ref != nil && ref.UID == set.UID && matches:
-			owned = append(owned, pod)
-		case ref != nil && ref.UID == set.UID:
-			if set.DeletionTimestamp != nil {
-				continue
-			}
-			if err := c.setPodOwner(ctx, pod, set, false); err != nil {
-				return nil, err
-			}
-		case ref == nil && matches && pod.DeletionTimestamp == nil && set.DeletionTimestamp == nil:
-			if !checked {
-				ok, err := c.canAdopt(ctx, set)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					return owned, nil
-				}
-				checked = true
-			}
-			if err := c.setPodOwner(ctx, pod, set, true); err != nil {
-				return nil, err
-			}
-			owned = append(owned, pod)
-		}
-	}
-	return owned, nil
+	return controller.Claim(ctx, set, all,
+		func(pod *corev1.Pod) bool {
+			return !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) && isMember(set, pod)
+		},
+		func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+		},
+		func(ctx context.Context, pod *corev1.Pod, adopt bool) error {
+			return c.setPodOwner(ctx, pod, set, adopt)
+		})
 }
 
 // setPodOwner adopts pod for set or releases it. A pod that vanished is not an error.
