@@ -102,12 +102,13 @@ func (c *Collector) collect(ctx context.Context) error {
 	}
 	var errs []error
 	var terminated []*corev1.Pod
+	gone := map[string]bool{} // per pass: one API read per missing node, not per pod
 	for _, pod := range pods {
 		switch {
 		case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 			terminated = append(terminated, pod)
 		case pod.Spec.NodeName == "":
-		case c.orphaned(ctx, pod.Spec.NodeName):
+		case c.orphaned(ctx, gone, pod.Spec.NodeName):
 			errs = append(errs, c.forceDelete(ctx, pod, "PodGC: node no longer exists"))
 		case pod.DeletionTimestamp != nil && c.outOfService(pod.Spec.NodeName):
 			errs = append(errs, c.forceDelete(ctx, pod, "PodGC: node is out of service"))
@@ -123,13 +124,17 @@ func (c *Collector) collect(ctx context.Context) error {
 }
 
 // orphaned reports whether node is gone: missing from the cache and, in case the cache lags
-// behind a node just created, from the API.
-func (c *Collector) orphaned(ctx context.Context, node string) bool {
+// behind a node just created, from the API. gone remembers the API's answers of this pass.
+func (c *Collector) orphaned(ctx context.Context, gone map[string]bool, node string) bool {
 	if _, err := c.nodes.Get(node); err == nil {
 		return false
 	}
+	if missing, ok := gone[node]; ok {
+		return missing
+	}
 	_, err := c.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-	return apierrors.IsNotFound(err)
+	gone[node] = apierrors.IsNotFound(err)
+	return gone[node]
 }
 
 func (c *Collector) outOfService(node string) bool {
