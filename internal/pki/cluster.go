@@ -35,6 +35,10 @@ const (
 	GroupBootstrappers = "system:bootstrappers"
 	// ServingCommonName is the subject of the API serving certificate.
 	ServingCommonName = "gantry-apiserver"
+	// KubeletClientUser is the common name of the certificate the API server presents to
+	// node agents (logs, exec, attach, port-forward, stats), in GroupMasters, as kubeadm's
+	// apiserver-kubelet-client.
+	KubeletClientUser = "kube-apiserver-kubelet-client"
 )
 
 // Options says what the cluster's certificates must cover. The zero value is valid.
@@ -73,24 +77,29 @@ type Paths struct {
 	CACert, CAKey         string
 	ServerCert, ServerKey string
 	AdminCert, AdminKey   string
-	AdminKubeconfig       string
-	Token                 string
+	// KubeletClientCert and KubeletClientKey are the API server's client certificate
+	// toward node agents.
+	KubeletClientCert, KubeletClientKey string
+	AdminKubeconfig                     string
+	Token                               string
 }
 
 // PathsFor lays out the files of the cluster whose data directory is dataDir.
 func PathsFor(dataDir string) Paths {
 	pki := filepath.Join(dataDir, "pki")
 	return Paths{
-		DataDir:         dataDir,
-		PKIDir:          pki,
-		CACert:          filepath.Join(pki, "ca.crt"),
-		CAKey:           filepath.Join(pki, "ca.key"),
-		ServerCert:      filepath.Join(pki, "server.crt"),
-		ServerKey:       filepath.Join(pki, "server.key"),
-		AdminCert:       filepath.Join(pki, "admin.crt"),
-		AdminKey:        filepath.Join(pki, "admin.key"),
-		AdminKubeconfig: filepath.Join(dataDir, "admin.kubeconfig"),
-		Token:           filepath.Join(dataDir, "token"),
+		DataDir:           dataDir,
+		PKIDir:            pki,
+		CACert:            filepath.Join(pki, "ca.crt"),
+		CAKey:             filepath.Join(pki, "ca.key"),
+		ServerCert:        filepath.Join(pki, "server.crt"),
+		ServerKey:         filepath.Join(pki, "server.key"),
+		AdminCert:         filepath.Join(pki, "admin.crt"),
+		AdminKey:          filepath.Join(pki, "admin.key"),
+		KubeletClientCert: filepath.Join(pki, "apiserver-kubelet-client.crt"),
+		KubeletClientKey:  filepath.Join(pki, "apiserver-kubelet-client.key"),
+		AdminKubeconfig:   filepath.Join(dataDir, "admin.kubeconfig"),
+		Token:             filepath.Join(dataDir, "token"),
 	}
 }
 
@@ -102,8 +111,11 @@ type Cluster struct {
 	ServingCert tls.Certificate
 	// ClientCAs holds the CA, for tls.Config.ClientCAs and authn.NewX509.
 	ClientCAs *x509.CertPool
-	Token     Token
-	Paths     Paths
+	// KubeletClientCert is what the API server presents to node agents: CN
+	// KubeletClientUser, O GroupMasters.
+	KubeletClientCert tls.Certificate
+	Token             Token
+	Paths             Paths
 	// Changed says what this EnsureCluster call created or replaced and why, one entry per
 	// file, for the caller to log. It is empty when everything was reused.
 	Changed []string
@@ -167,22 +179,16 @@ func EnsureCluster(dataDir string, opts Options) (*Cluster, error) {
 	}
 	c.ServingCert.Certificate = append(c.ServingCert.Certificate, ca.Cert.Raw)
 
-	c.adminCertPEM, c.adminKeyPEM, err = c.ensureLeaf(leaf{
-		certPath: paths.AdminCert,
-		keyPath:  paths.AdminKey,
-		usage:    x509.ExtKeyUsageClientAuth,
-		stale: func(cert *x509.Certificate) string {
-			if cert.Subject.CommonName != AdminUser || !slices.Equal(cert.Subject.Organization, []string{GroupMasters}) {
-				return "subject is not " + AdminUser + " in " + GroupMasters
-			}
-			return ""
-		},
-		issue: func(*x509.Certificate) ([]byte, []byte, error) {
-			return ca.IssueClient(AdminUser, []string{GroupMasters}, ClientValidity)
-		},
-	}, now)
+	c.adminCertPEM, c.adminKeyPEM, err = c.ensureLeaf(clientLeaf(ca, paths.AdminCert, paths.AdminKey, AdminUser), now)
 	if err != nil {
 		return nil, err
+	}
+	kubeletPEM, kubeletKey, err := c.ensureLeaf(clientLeaf(ca, paths.KubeletClientCert, paths.KubeletClientKey, KubeletClientUser), now)
+	if err != nil {
+		return nil, err
+	}
+	if c.KubeletClientCert, err = tls.X509KeyPair(kubeletPEM, kubeletKey); err != nil {
+		return nil, fmt.Errorf("load %s: %w", paths.KubeletClientCert, err)
 	}
 
 	if c.Token, err = c.ensureToken(created); err != nil {
@@ -195,6 +201,24 @@ func EnsureCluster(dataDir string, opts Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// clientLeaf is a client certificate for user in GroupMasters.
+func clientLeaf(ca *CA, certPath, keyPath, user string) leaf {
+	return leaf{
+		certPath: certPath,
+		keyPath:  keyPath,
+		usage:    x509.ExtKeyUsageClientAuth,
+		stale: func(cert *x509.Certificate) string {
+			if cert.Subject.CommonName != user || !slices.Equal(cert.Subject.Organization, []string{GroupMasters}) {
+				return "subject is not " + user + " in " + GroupMasters
+			}
+			return ""
+		},
+		issue: func(*x509.Certificate) ([]byte, []byte, error) {
+			return ca.IssueClient(user, []string{GroupMasters}, ClientValidity)
+		},
+	}
 }
 
 // WriteAdminKubeconfig writes a kubeconfig for the admin user of the cluster at server.

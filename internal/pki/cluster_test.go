@@ -88,7 +88,7 @@ func TestEnsureClusterCreates(t *testing.T) {
 		if _, err := os.Stat(p.AdminKubeconfig); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("admin.kubeconfig written without a port: %v", err)
 		}
-		want := []string{"ca.crt: created", "server.crt: created", "admin.crt: created", "token: created"}
+		want := []string{"ca.crt: created", "server.crt: created", "admin.crt: created", "apiserver-kubelet-client.crt: created", "token: created"}
 		if !slices.Equal(c.Changed, want) {
 			t.Errorf("Changed = %q, want %q", c.Changed, want)
 		}
@@ -149,6 +149,19 @@ func TestEnsureClusterCreates(t *testing.T) {
 		}
 		if err := verifyFor(c, cert, x509.ExtKeyUsageServerAuth, ""); err == nil {
 			t.Error("admin certificate is valid for serverAuth")
+		}
+	})
+
+	t.Run("kubelet client", func(t *testing.T) {
+		cert := readCert(t, p.KubeletClientCert)
+		if cert.Subject.CommonName != "kube-apiserver-kubelet-client" || !slices.Equal(cert.Subject.Organization, []string{"system:masters"}) {
+			t.Errorf("subject %v", cert.Subject)
+		}
+		if err := verifyFor(c, cert, x509.ExtKeyUsageClientAuth, ""); err != nil {
+			t.Error(err)
+		}
+		if len(c.KubeletClientCert.Certificate) == 0 || !bytes.Equal(c.KubeletClientCert.Certificate[0], cert.Raw) {
+			t.Error("Cluster.KubeletClientCert is not the certificate on disk")
 		}
 	})
 

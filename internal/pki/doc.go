@@ -8,6 +8,9 @@
 //	<dataDir>/pki/ca.crt, ca.key          cluster CA, ECDSA P-256, 10 years; never replaced
 //	<dataDir>/pki/server.crt, server.key  API serving certificate, 1 year
 //	<dataDir>/pki/admin.crt, admin.key    CN=gantry-admin, O=system:masters, 1 year
+//	<dataDir>/pki/apiserver-kubelet-client.crt, .key
+//	                                      CN=kube-apiserver-kubelet-client, O=system:masters,
+//	                                      1 year: what the API server presents to node agents
 //	<dataDir>/admin.kubeconfig            written by Cluster.WriteAdminKubeconfig
 //	<dataDir>/token                       the join token
 //
@@ -26,8 +29,8 @@
 // match its key or the CA, expires within RenewBefore, or lacks a subject alternative name
 // the host now needs (a new interface address, a new ExtraSANs entry). Names are only ever
 // added: the new certificate keeps the old one's names, so an interface that is down during
-// one start does not drop its address. The admin certificate is issued again on the same
-// conditions except names.
+// one start does not drop its address. The admin and kubelet-client certificates are issued
+// again on the same conditions except names, and when their subject is not the expected one.
 //
 // # Join token
 //
