@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -37,6 +38,12 @@ var subresources = map[string]struct {
 	"binding":  {metav1.Verbs{"create"}, bindingGVK},
 	"eviction": {metav1.Verbs{"create"}, evictionGVK},
 	"finalize": {metav1.Verbs{"update"}, schema.GroupVersionKind{}},
+	// Served by the node agents, through the server.
+	"log":         {metav1.Verbs{"get"}, schema.GroupVersionKind{}},
+	"exec":        {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodExecOptions")},
+	"attach":      {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodAttachOptions")},
+	"portforward": {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodPortForwardOptions")},
+	"proxy":       {metav1.Verbs{"create", "delete", "get", "patch", "update"}, corev1.SchemeGroupVersion.WithKind("NodeProxyOptions")},
 }
 
 // groupVersionOrder lists each group's versions, preferred first.

@@ -20,7 +20,9 @@ type requestInfo struct {
 	Resource    string
 	Name        string
 	Subresource string
-	Path        string
+	// Subpath is what follows the subresource: the path a nodes/proxy request forwards.
+	Subpath string
+	Path    string
 }
 
 // parseRequestInfo maps method and path to a requestInfo. It only parses; whether the resource
@@ -51,7 +53,8 @@ func parseRequestInfo(r *http.Request) requestInfo {
 		info.Name = parts[1]
 	}
 	if len(parts) >= 3 {
-		info.Subresource = strings.Join(parts[2:], "/")
+		info.Subresource = parts[2]
+		info.Subpath = strings.Join(parts[3:], "/")
 	}
 
 	q := r.URL.Query()

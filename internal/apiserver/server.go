@@ -5,6 +5,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,12 @@ type Config struct {
 	ExternalAddress string
 	// KubernetesPort is the port the kubernetes service forwards to.
 	KubernetesPort int32
+	// NodeClientTLS is how the server calls node agents (pods/log, exec, attach,
+	// portforward, nodes/proxy, metrics.k8s.io): the kubelet-client certificate. As
+	// kube-apiserver without --kubelet-certificate-authority, it need not verify the agents'
+	// self-signed serving certificates (InsecureSkipVerify). Nil turns those requests into
+	// 503s.
+	NodeClientTLS *tls.Config
 }
 
 // systemUser is who the server's own writes are made as.
@@ -80,6 +87,8 @@ type Server struct {
 	metrics   *metrics
 	fields    *fieldManagers
 	ready     atomic.Bool
+	// nodeTransport reaches node agents; nil without Config.NodeClientTLS.
+	nodeTransport *http.Transport
 }
 
 type kindIndex struct {
@@ -104,6 +113,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		kinds:     kindIndex{byGVR: map[schema.GroupVersionResource]*registry.Kind{}, byGVK: map[schema.GroupVersionKind]*registry.Kind{}},
 		metrics:   newMetrics(),
 		fields:    &fieldManagers{converter: cfg.TypeConverter, scheme: cfg.Scheme, byKind: map[fieldManagerKey]*managedfields.FieldManager{}},
+
+		nodeTransport: newNodeTransport(cfg.NodeClientTLS),
 	}
 	for _, k := range cfg.Kinds {
 		s.kinds.byGVR[k.GroupVersionResource()] = k
@@ -235,7 +246,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *request) {
 	sub := q.info.Subresource
-	if sub != "" && !q.kind.HasSubresource(sub) {
+	if sub != "" && !q.kind.HasSubresource(sub) || q.info.Subpath != "" && sub != "proxy" {
 		s.writeError(w, r, notFound())
 		return
 	}
@@ -299,6 +310,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *reques
 		} else {
 			s.evict(w, r, q)
 		}
+	case "log":
+		s.podLog(w, r, q)
+	case "exec", "attach", "portforward":
+		s.podStream(w, r, q)
+	case "proxy":
+		s.nodeProxy(w, r, q)
 	}
 }
 

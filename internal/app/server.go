@@ -155,6 +155,13 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		Version:         versionInfo(),
 		ExternalAddress: net.JoinHostPort(cfg.BindAddress, strconv.Itoa(port)),
 		KubernetesPort:  int32(port),
+		// Agents serve self-signed certificates, which kube-apiserver does not check either
+		// without --kubelet-certificate-authority; they check ours against the cluster CA.
+		NodeClientTLS: &tls.Config{
+			Certificates:       []tls.Certificate{cluster.KubeletClientCert},
+			InsecureSkipVerify: true,
+			MinVersion:         tls.VersionTLS12,
+		},
 	})
 	if err != nil {
 		stopWatches()

@@ -29,7 +29,9 @@ type Kind struct {
 	ShortNames []string
 	// Categories such as "all", used by `kubectl get all`.
 	Categories []string
-	// Subresources served besides the object: "status", "scale", "binding", "eviction".
+	// Subresources served besides the object: "status", "scale", "binding", "eviction",
+	// "finalize", and the node-agent ones: pods' "log", "exec", "attach", "portforward" and
+	// nodes' "proxy".
 	Subresources []string
 	// New returns an empty versioned object (a k8s.io/api type); NewList its list type.
 	New     func() runtime.Object
