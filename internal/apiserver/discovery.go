@@ -79,10 +79,19 @@ func newDiscovery(kinds []*registry.Kind, serverAddress string) *discovery {
 	d := &discovery{groups: map[string][]byte{}, resources: map[string][]byte{}}
 	groups, versions := groupVersionOrder(kinds)
 
-	byGV := map[schema.GroupVersion][]*registry.Kind{}
+	legacyByGV := map[schema.GroupVersion][]metav1.APIResource{}
+	aggByGV := map[schema.GroupVersion][]apidiscoveryv2.APIResourceDiscovery{}
 	for _, k := range kinds {
 		gv := k.GroupVersionKind.GroupVersion()
-		byGV[gv] = append(byGV[gv], k)
+		legacyByGV[gv] = append(legacyByGV[gv], legacyResources(k)...)
+		aggByGV[gv] = append(aggByGV[gv], aggregatedResource(k))
+	}
+	// The resource metrics API has no kinds in storage; the server computes it.
+	groups = append(groups, metricsGV.Group)
+	versions[metricsGV.Group] = []string{metricsGV.Version}
+	for _, r := range metricsResources {
+		legacyByGV[metricsGV] = append(legacyByGV[metricsGV], r)
+		aggByGV[metricsGV] = append(aggByGV[metricsGV], aggregatedComputed(metricsGV, r))
 	}
 
 	d.legacyAPI = mustJSON(&metav1.APIVersions{
@@ -99,14 +108,9 @@ func newDiscovery(kinds []*registry.Kind, serverAddress string) *discovery {
 		for _, v := range versions[g] {
 			gv := schema.GroupVersion{Group: g, Version: v}
 			group.Versions = append(group.Versions, metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: v})
-			list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
-			aggVersion := apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
-			for _, k := range byGV[gv] {
-				list.APIResources = append(list.APIResources, legacyResources(k)...)
-				aggVersion.Resources = append(aggVersion.Resources, aggregatedResource(k))
-			}
+			list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String(), APIResources: legacyByGV[gv]}
 			d.resources[discoveryPath(gv)] = mustJSON(list)
-			agg.Versions = append(agg.Versions, aggVersion)
+			agg.Versions = append(agg.Versions, apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent, Resources: aggByGV[gv]})
 		}
 		group.PreferredVersion = group.Versions[0]
 		if g == "" {
@@ -121,6 +125,20 @@ func newDiscovery(kinds []*registry.Kind, serverAddress string) *discovery {
 	d.aggAPI = mustJSON(aggAPI)
 	d.aggAPIs = mustJSON(aggAPIs)
 	return d
+}
+
+// aggregatedComputed is the aggregated discovery entry of a resource that has no Kind.
+func aggregatedComputed(gv schema.GroupVersion, r metav1.APIResource) apidiscoveryv2.APIResourceDiscovery {
+	scope := apidiscoveryv2.ScopeCluster
+	if r.Namespaced {
+		scope = apidiscoveryv2.ScopeNamespace
+	}
+	return apidiscoveryv2.APIResourceDiscovery{
+		Resource:     r.Name,
+		ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind},
+		Scope:        scope,
+		Verbs:        r.Verbs,
+	}
 }
 
 var aggregatedTypeMeta = metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}

@@ -229,6 +229,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound())
 		return
 	}
+	if info.Group == metricsGV.Group {
+		s.serveMetrics(w, r, info)
+		return
+	}
 	kind, ok := s.kinds.byGVR[schema.GroupVersionResource{Group: info.Group, Version: info.Version, Resource: info.Resource}]
 	if !ok || (!kind.Namespaced && info.Namespace != "") {
 		s.writeError(w, r, notFound())

@@ -276,3 +276,36 @@ func TestNodeProxyNodesProxy(t *testing.T) {
 		t.Errorf("nodes/proxy/stats/summary: %v\n%s", err, body)
 	}
 }
+
+func TestNodeProxyTop(t *testing.T) {
+	c := startCluster(t)
+	agentPod(t, c)
+	expectTable(t, c.kubectl("top", "node"), []string{"NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"},
+		[]string{"agent-node", "500m", "25%", "1024Mi", "25%"})
+	expectTable(t, c.kubectl("top", "pod"), []string{"NAME", "CPU(cores)", "MEMORY(bytes)"},
+		[]string{"web", "120m", "80Mi"})
+	expectTable(t, c.kubectl("top", "pod", "web", "--containers"), []string{"POD", "NAME", "CPU(cores)", "MEMORY(bytes)"},
+		[]string{"web", "app", "100m", "64Mi"}, []string{"web", "side", "20m", "16Mi"})
+	expectTable(t, c.kubectl("top", "pod", "-l", "app=web"), []string{"NAME", "CPU(cores)", "MEMORY(bytes)"},
+		[]string{"web", "120m", "80Mi"})
+	out, code, _ := c.kubectlRun(time.Minute, nil, "top", "pod", "-l", "app=other")
+	if code != 0 || out != "No resources found in default namespace.\n" {
+		t.Errorf("top pod with no match: exit %d, %q", code, out)
+	}
+
+	// A node whose agent does not answer is left out of the metrics, not an error: kubectl
+	// shows it as <unknown>.
+	ctx := context.Background()
+	gone, err := c.client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gone-node"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+	gone.Status.DaemonEndpoints.KubeletEndpoint.Port = 1 // nothing listens there
+	if _, err := c.client.CoreV1().Nodes().UpdateStatus(ctx, gone, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expectTable(t, c.kubectl("top", "node"), []string{"NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"},
+		[]string{"agent-node", "500m", "25%", "1024Mi", "25%"},
+		[]string{"gone-node", "<unknown>", "<unknown>", "<unknown>", "<unknown>"})
+}
