@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		&admission.LimitRanger{Objects: stored},
 		&admission.Priority{Objects: stored},
 		admission.DefaultTolerationSeconds{},
+		&admission.DefaultStorageClass{Objects: stored},
 		admission.NewResourceQuota(stored),
 	}
 	return s, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/endpoints"
 	"github.com/gantryhq/gantry/internal/controllers/garbagecollector"
 	"github.com/gantryhq/gantry/internal/controllers/job"
+	"github.com/gantryhq/gantry/internal/controllers/localpath"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/controllers/persistentvolume"
@@ -43,6 +44,8 @@ type controllerOptions struct {
 	caPEM []byte
 	// nodeGracePeriod is how long a node may be silent before it is marked Unknown.
 	nodeGracePeriod time.Duration
+	// localPathDir is where nodes keep local-path volumes.
+	localPathDir string
 }
 
 // runControllers builds every controller over one shared informer factory and runs them until
@@ -83,6 +86,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"resourcequota":    resourcequota.New(client, factory),
 		"podgc":            podgc.New(client, factory),
 		"persistentvolume": persistentvolume.New(client, factory, recorders.DeprecatedNewLegacyRecorder("persistentvolume-controller")),
+		"localpath":        localpath.New(client, factory, recorders.DeprecatedNewLegacyRecorder(localpath.Provisioner), opts.localPathDir),
 		"disruption":       disruption.New(client, factory, recorders.DeprecatedNewLegacyRecorder("disruption-controller")),
 	}
 	factory.Start(ctx.Done())

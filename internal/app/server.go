@@ -62,6 +62,9 @@ type ServerConfig struct {
 	// by default, as in kubeadm and k3s clusters). It is process-wide: the first server
 	// started in a process decides.
 	AllowPrivileged bool
+	// LocalPathDir is where the nodes keep local-path volumes (default DATA/storage; every
+	// node uses the same path).
+	LocalPathDir string
 }
 
 // DefaultServerConfig has the defaults of DESIGN.md.
@@ -207,6 +210,14 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// localPathDir is LocalPathDir or its default.
+func (sc ServerConfig) localPathDir() string {
+	if sc.LocalPathDir != "" {
+		return sc.LocalPathDir
+	}
+	return filepath.Join(sc.DataDir, "storage")
+}
+
 // startControlLoops runs the controllers while this server holds their lease.
 func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string, sc ServerConfig) error {
 	cfg, err := loopbackConfig(cluster, url, "system:gantry-controllers")
@@ -216,7 +227,8 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 	ctx, s.stopLoops = context.WithCancel(ctx)
 	if !sc.DisableControllers {
 		s.leading(ctx, cfg, "gantry-controllers", func(ctx context.Context) error {
-			return runControllers(ctx, cfg, controllerOptions{caPEM: cluster.CA.CertPEM, nodeGracePeriod: sc.NodeMonitorGracePeriod})
+			return runControllers(ctx, cfg, controllerOptions{caPEM: cluster.CA.CertPEM, nodeGracePeriod: sc.NodeMonitorGracePeriod,
+				localPathDir: sc.localPathDir()})
 		})
 	}
 	if !sc.DisableScheduler {

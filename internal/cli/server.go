@@ -38,6 +38,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "DNS domain of the cluster")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may stop reporting before it is marked Unknown and its pods are moved")
 	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", cfg.AllowPrivileged, "admit privileged containers")
+	f.StringVar(&cfg.LocalPathDir, "local-path-dir", cfg.LocalPathDir, "directory of local-path volumes on every node (default DATA/storage)")
 	f.BoolVar(&cfg.DisableControllers, "disable-controllers", cfg.DisableControllers, "do not run the controllers (to run them against this server from elsewhere)")
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", cfg.DisableScheduler, "do not run the scheduler (to run another one against this server)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (the agent is not built yet, so this is the only mode)")

@@ -15,6 +15,12 @@
 //     next pods are placed. Writes go through small interfaces (Binder, Evictor, StatusWriter,
 //     an events.EventRecorder) whose default implementations use client-go.
 //
+// Volumes (volumebinding.go, upstream's VolumeBinding): a filter restricts a pod to the nodes
+// its bound claims' volumes allow and where each unbound WaitForFirstConsumer claim has an
+// available volume or a class that provisions there; before the binding is written, those
+// claims get their volume (claimRef) or the volume.kubernetes.io/selected-node annotation, and
+// the write waits until the persistentvolume controller has bound them.
+//
 // The package reaches the cluster only through client-go, never internal/storage or
 // internal/apiserver, so it runs against any conformant API server. Leader election is the
 // caller's: Run is what a leader runs, until its context ends.

@@ -43,6 +43,15 @@ func (s *Scheduler) addHandlers() ([]registration, error) {
 		{s.factory.Core().V1().Nodes().Informer(), toolscache.ResourceEventHandlerFuncs{AddFunc: s.onNodeAdd, UpdateFunc: s.onNodeUpdate, DeleteFunc: s.onNodeDelete}},
 		{s.factory.Core().V1().Namespaces().Informer(), toolscache.ResourceEventHandlerFuncs{AddFunc: s.onNamespace, UpdateFunc: func(_, o any) { s.onNamespace(o) }, DeleteFunc: s.onNamespaceDelete}},
 	}
+	volumeChanged := func(any) {
+		s.queue.Move(ClusterEvent{Name: "VolumeChange", Plugins: sets.New(volumeBindingName)})
+	}
+	for _, inf := range s.volumeInformers {
+		handlers = append(handlers, struct {
+			informer toolscache.SharedIndexInformer
+			h        toolscache.ResourceEventHandler
+		}{inf, toolscache.ResourceEventHandlerFuncs{AddFunc: volumeChanged, UpdateFunc: func(_, o any) { volumeChanged(o) }, DeleteFunc: volumeChanged}})
+	}
 	var regs []registration
 	for _, h := range handlers {
 		reg, err := h.informer.AddEventHandler(h.h)

@@ -74,6 +74,10 @@ type Scheduler struct {
 	classes     schedulinglisters.PriorityClassLister
 	podInformer toolscache.SharedIndexInformer
 	informers   []toolscache.SharedIndexInformer
+	volumes     volumeBinding
+	// volumeInformers are those of claims, volumes and classes: their changes may cure
+	// VolumeBinding's rejections.
+	volumeInformers []toolscache.SharedIndexInformer
 
 	// Per Run.
 	queue    *Queue
@@ -124,7 +128,18 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 	s.podInformer = factory.Core().V1().Pods().Informer()
 	s.pdbs = factory.Policy().V1().PodDisruptionBudgets().Lister()
 	s.classes = factory.Scheduling().V1().PriorityClasses().Lister()
+	s.volumes = volumeBinding{
+		claims:  factory.Core().V1().PersistentVolumeClaims().Lister(),
+		volumes: factory.Core().V1().PersistentVolumes().Lister(),
+		classes: factory.Storage().V1().StorageClasses().Lister(),
+	}
+	s.volumeInformers = []toolscache.SharedIndexInformer{
+		factory.Core().V1().PersistentVolumeClaims().Informer(),
+		factory.Core().V1().PersistentVolumes().Informer(),
+		factory.Storage().V1().StorageClasses().Informer(),
+	}
 	s.informers = []toolscache.SharedIndexInformer{
+		s.volumeInformers[0], s.volumeInformers[1], s.volumeInformers[2],
 		s.podInformer,
 		factory.Core().V1().Nodes().Informer(),
 		factory.Core().V1().Namespaces().Informer(),
@@ -140,6 +155,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.queue = NewQueue(s.opts.Clock)
 	s.cache = newCache()
 	s.algo = NewAlgorithm()
+	s.algo.Filters = append(s.algo.Filters, s.volumes)
 	s.algo.PercentageOfNodesToScore = s.opts.PercentageOfNodesToScore
 	s.algo.Parallelism = s.opts.Parallelism
 	s.writes = make(chan struct{}, s.opts.MaxInFlight)
@@ -225,7 +241,23 @@ func (s *Scheduler) assumeAndBind(ctx context.Context, pi *framework.PodInfo, no
 	assumed := *pi
 	assumed.Pod = &pod
 	s.cache.assume(&assumed)
+	var nodeObj *v1.Node
+	if ni := s.cache.snap.NodeInfo(node); ni != nil {
+		nodeObj = ni.Node
+	}
 	s.write(func() {
+		if len(podClaims(pi.Pod)) > 0 && nodeObj != nil {
+			if err := bindVolumes(ctx, s.client, s.volumes, pi.Pod, nodeObj); err != nil {
+				uid := pi.Pod.UID
+				s.cache.post(func(c *cache) { c.forget(uid) })
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.Info("binding volumes failed", "pod", pi.String(), "node", node, "err", err)
+				s.failed(ctx, pi, v1.PodReasonSchedulerError, fmt.Sprintf("running PreBind plugin %q: %v", volumeBindingName, err), nil, "", false)
+				return
+			}
+		}
 		if err := s.binder.Bind(ctx, pi.Pod, node); err != nil {
 			uid := pi.Pod.UID
 			s.cache.post(func(c *cache) { c.forget(uid) })
