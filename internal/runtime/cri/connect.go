@@ -25,7 +25,7 @@ const pollInterval = 50 * time.Millisecond
 // Connect waits until the CRI runtime at endpoint ("unix:///path", or a bare socket path)
 // answers Version, then returns its runtime and image services. It serves the supervised
 // containerd and a runtime given with --container-runtime-endpoint alike. It gives up when ctx
-// ends.
+// ends. The caller closes both services when done with them.
 func Connect(ctx context.Context, endpoint string) (internalapi.RuntimeService, internalapi.ImageManagerService, error) {
 	if err := waitVersion(ctx, endpoint, nil); err != nil {
 		return nil, nil, fmt.Errorf("connect to CRI runtime %s: %w", endpoint, err)

@@ -21,6 +21,10 @@ const (
 	stopTimeout = 10 * time.Second
 )
 
+// maxLogSize bounds containerd.log: a larger one is moved to containerd.log.1 when containerd
+// (re)starts. containerd logs every CRI call at info level, and nothing else rotates the file.
+const maxLogSize = 16 << 20
+
 // Containerd is a containerd child process under supervision.
 type Containerd struct {
 	cfg  ContainerdConfig
@@ -162,6 +166,11 @@ func (c *Containerd) setProc(p *process, restarted bool) {
 
 // spawn starts containerd with its output appended to containerd.log and records its pid.
 func (c *Containerd) spawn() (*process, error) {
+	if fi, err := os.Stat(c.cfg.logPath()); err == nil && fi.Size() > maxLogSize {
+		if err := os.Rename(c.cfg.logPath(), c.cfg.logPath()+".1"); err != nil {
+			c.log.Warn("rotate containerd log", "err", err)
+		}
+	}
 	logFile, err := os.OpenFile(c.cfg.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("containerd log: %w", err)
