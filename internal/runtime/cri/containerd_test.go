@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -178,6 +179,12 @@ func TestContainerd(t *testing.T) {
 	url := "http://" + netip.AddrPortFrom(podIP, 8080).String() + "/"
 	expectAnswer(t, url)
 
+	shims := shimsOf(t, cfg)
+	if len(shims) != 1 {
+		t.Fatalf("%d shims run for containerd %s, want 1 for the pod", len(shims), cfg.Dir)
+	}
+	t.Logf("pod's shim: %s", rssOf(t, shims[0]))
+
 	stdout, stderr, err := rs.ExecSync(ctx, containerID, []string{"/server", "echo", "exec", "works"}, 10*time.Second)
 	if err != nil || string(stdout) != "exec works\n" {
 		t.Errorf("ExecSync = %q, %q, %v; want stdout \"exec works\\n\"", stdout, stderr, err)
@@ -190,6 +197,7 @@ func TestContainerd(t *testing.T) {
 	}
 	eventually(t, "containerd restarted", func() bool { return c.Restarts() == 1 && c.PID() != 0 && c.PID() != killed })
 	expectRunning(ctx, t, rs, podID, containerID)
+	expectSameShims(t, cfg, shims)
 	expectAnswer(t, url)
 
 	// The agent stops and starts again: the new containerd adopts the pod.
@@ -205,6 +213,7 @@ func TestContainerd(t *testing.T) {
 	}
 	current = c
 	expectRunning(ctx, t, rs, podID, containerID)
+	expectSameShims(t, cfg, shims)
 	expectAnswer(t, url)
 	c.Stop()
 	current = nil
@@ -223,6 +232,7 @@ func TestContainerd(t *testing.T) {
 		t.Errorf("StartContainerd kept the orphaned containerd %d", orphan)
 	}
 	expectRunning(ctx, t, rs, podID, containerID)
+	expectSameShims(t, cfg, shims)
 	expectAnswer(t, url)
 
 	if err := rs.StopPodSandbox(ctx, podID); err != nil {
@@ -274,6 +284,39 @@ func expectRunning(ctx context.Context, t *testing.T, rs internalapi.RuntimeServ
 	containers, err := rs.ListContainers(ctx, nil)
 	if err != nil || len(containers) != 1 || containers[0].Id != containerID || containers[0].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		t.Fatalf("ListContainers = %v, %v; want only %s, running", containers, err, containerID)
+	}
+}
+
+// shimsOf returns the pids of the containerd-shim-runc-v2 processes of the containerd over cfg.
+func shimsOf(t *testing.T, cfg ContainerdConfig) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if strings.HasSuffix(args[0], "containerd-shim-runc-v2") && slices.Contains(args, cfg.socketPath()) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// expectSameShims checks that the shims holding the containers are the very processes of before.
+func expectSameShims(t *testing.T, cfg ContainerdConfig, want []int) {
+	t.Helper()
+	if got := shimsOf(t, cfg); !slices.Equal(got, want) {
+		t.Errorf("shims %v, want the same %v as before", got, want)
 	}
 }
 
