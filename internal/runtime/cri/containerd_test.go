@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -178,6 +179,20 @@ func TestContainerd(t *testing.T) {
 	}
 	url := "http://" + netip.AddrPortFrom(podIP, 8080).String() + "/"
 	expectAnswer(t, url)
+
+	status, err := rs.ContainerStatus(ctx, containerID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(sandboxConfig.LogDirectory, "server", "0.log")
+	if status.GetStatus().GetLogPath() != logPath {
+		t.Errorf("LogPath = %q, want %q", status.GetStatus().GetLogPath(), logPath)
+	}
+	logLine := regexp.MustCompile(`^\S+ stdout F listening on :8080\n$`)
+	eventually(t, "the container's stdout in "+logPath+" in the CRI log format", func() bool {
+		data, err := os.ReadFile(logPath)
+		return err == nil && logLine.Match(data)
+	})
 
 	shims := shimsOf(t, cfg)
 	if len(shims) != 1 {

@@ -1,5 +1,6 @@
-// Command server is the tests' workload: it answers HTTP on :8080 with $MESSAGE, and with
-// the arguments "echo WORDS…" prints WORDS and exits (there is no shell in its image to exec).
+// Command server is the tests' workload: it says so on stdout and answers HTTP on :8080 with
+// $MESSAGE; with the arguments "echo WORDS…" it prints WORDS and exits (there is no shell in
+// its image to exec).
 package main
 
 import (
@@ -17,6 +18,7 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, os.Getenv("MESSAGE"))
 	})
+	fmt.Println("listening on :8080")
 	if err := http.ListenAndServe(":8080", nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
