@@ -76,11 +76,13 @@ func StartContainerd(ctx context.Context, cfg ContainerdConfig) (*Containerd, er
 	}
 	began := time.Now()
 	if err := waitVersion(ctx, c.Endpoint(), p.exited); err != nil {
+		select {
+		case <-p.exited:
+			err = fmt.Errorf("%w: containerd %v", err, p.err)
+		default:
+		}
 		terminate(p)
 		removePID(cfg.pidPath(), p.cmd.Process.Pid)
-		if p.err != nil {
-			return nil, fmt.Errorf("start containerd (see %s): %w: exited: %v", cfg.logPath(), err, p.err)
-		}
 		return nil, fmt.Errorf("start containerd (see %s): %w", cfg.logPath(), err)
 	}
 	c.log.Info("containerd ready", "pid", p.cmd.Process.Pid, "endpoint", c.Endpoint(), "took", time.Since(began).Round(time.Millisecond))

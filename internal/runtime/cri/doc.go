@@ -6,8 +6,9 @@
 //
 // StartContainerd generates DATA/containerd/config.toml on every start, so a node always runs
 // the config of the binary it has. The config keeps this containerd apart from any other on
-// the machine (its own root, state, gRPC and ttrpc sockets, network namespaces under its state
-// dir), leaves out the plugins a CRI node never uses (other snapshotters, the restart monitor,
+// the machine (its own root, state, gRPC and ttrpc sockets; network namespaces and runc's state
+// under its state dir; only the shims' sockets are where containerd 1.6 always puts them,
+// /run/containerd/s/<hash of the socket path>), leaves out the plugins a CRI node never uses (other snapshotters, the restart monitor,
 // the /opt installer, tracing), and sets what this kind of machine needs: restrict_oom_score_adj
 // (a VM that refuses to lower oom_score_adj otherwise fails every sandbox in runc), cgroupfs
 // with the runc v2 shim (no systemd), the pause image, the CNI directories, registry mirrors
