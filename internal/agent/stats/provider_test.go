@@ -10,7 +10,12 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	critest "k8s.io/cri-api/pkg/apis/testing"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/gantryhq/gantry/internal/agent/nodeserver"
 )
+
+// The agent's HTTPS API serves /stats/summary from a Provider.
+var _ nodeserver.StatsProvider = (*Provider)(nil)
 
 // fakeClock is a settable clock for the provider's now.
 type fakeClock struct {
