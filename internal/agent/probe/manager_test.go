@@ -152,6 +152,19 @@ func TestNewContainerIDResetsResults(t *testing.T) {
 	}
 }
 
+func TestInitialDelayCountsFromContainerStart(t *testing.T) {
+	exec := newScriptedExec()
+	f := newFixture(t, exec)
+	probe := execProbe("ready", 1, 1)
+	probe.InitialDelaySeconds = 600_000 // ten minutes in the test's milliseconds
+	pod := newPod(corev1.Container{Name: "app", ReadinessProbe: probe})
+	f.m.Update(pod, "127.0.0.1", map[string]Container{"app": {ID: "app-1", StartedAt: time.Now().Add(-time.Hour)}})
+	t.Cleanup(func() { f.m.Remove(pod.UID) })
+	// The container started an hour ago, so its delay is over: it probes without waiting.
+	exec.next(t, "ready").reply <- execReply{}
+	eventually(t, "ready", func() bool { return f.m.Ready(pod.UID, "app") })
+}
+
 func TestExecTimeoutFails(t *testing.T) {
 	exec := newScriptedExec()
 	f := newFixture(t, exec)
@@ -209,8 +222,12 @@ func TestStoppedContainersLoseTheirWorkers(t *testing.T) {
 	if n := f.m.workers.Load(); n != 3 {
 		t.Fatalf("%d workers, want 3 (two for app, one for the proxy sidecar)", n)
 	}
+	exec.next(t, "proxy").reply <- execReply{output: "down", code: 1}
 	exec.next(t, "proxy").reply <- execReply{}
 	eventually(t, "proxy ready", func() bool { return f.m.Ready(pod.UID, "proxy") })
+	if e, _ := f.rec.find("Readiness probe failed: down"); e.fieldPath != "spec.initContainers{proxy}" {
+		t.Errorf("sidecar event %+v, want field path spec.initContainers{proxy}", e)
+	}
 
 	delete(running, "app")
 	f.m.Update(pod, "127.0.0.1", running)
