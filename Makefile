@@ -4,7 +4,7 @@ DATA_DIR ?= /var/lib/gantry
 KUBE_VERSION := v1.37.2
 LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 
-.PHONY: build run test lint bench clean
+.PHONY: build run example test lint bench clean
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o bin/gantry ./cmd/gantry
@@ -13,6 +13,14 @@ build:
 run: build
 	./scripts/setup.sh
 	./bin/gantry server --data-dir $(DATA_DIR)
+
+# With `make run` going in another shell: builds the test image, pushes it to the cluster's
+# registry and deploys examples/web.yaml (three replicas behind a Service).
+example: build
+	go run ./test/images/push --registry 127.0.0.1:5000
+	./bin/gantry kubectl apply -f examples/web.yaml
+	./bin/gantry kubectl rollout status deployment/web --timeout=120s
+	./bin/gantry kubectl get pods -o wide
 
 lint:
 	@test -z "$$(gofmt -l cmd internal test)" || { gofmt -l cmd internal test; echo "gofmt: files above need formatting"; exit 1; }

@@ -196,6 +196,9 @@ func (s *Server) tryUpdate(ctx context.Context, kind *registry.Kind, current, ob
 	default:
 		kind.Strategy.PrepareForUpdate(ctx, obj, current)
 	}
+	// An update never removes or moves a deletion timestamp, whatever the strategy cleared
+	// (the pod status strategy clears it, as upstream's; kube-apiserver restores it here too).
+	m.SetDeletionTimestamp(old.GetDeletionTimestamp())
 	a := s.attributes(admission.Update, kind, obj, current, old.GetNamespace(), old.GetName(), o)
 	if err := s.admission.Admit(ctx, a); err != nil {
 		return nil, false, err

@@ -58,6 +58,9 @@ type ServerConfig struct {
 	// NodeMonitorGracePeriod is how long a node may stop renewing its Lease before it is
 	// marked Unknown and tainted unreachable.
 	NodeMonitorGracePeriod time.Duration
+	// Agent configures the node agent the server runs unless DisableAgent; its data
+	// directory, registry and pod range follow the server's.
+	Agent AgentConfig
 	// AllowPrivileged admits privileged containers (kube-apiserver's --allow-privileged; on
 	// by default, as in kubeadm and k3s clusters). It is process-wide: the first server
 	// started in a process decides.
@@ -78,6 +81,7 @@ func DefaultServerConfig() ServerConfig {
 		ClusterDomain:          "cluster.local",
 		NodeMonitorGracePeriod: nodelifecycle.DefaultGracePeriod,
 		AllowPrivileged:        true,
+		Agent:                  DefaultAgentConfig(),
 	}
 }
 
@@ -236,7 +240,49 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 			return runScheduler(ctx, cfg)
 		})
 	}
+	if !sc.DisableAgent {
+		if err := s.startAgent(ctx, cluster, url, sc); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// startAgent runs the server's own node agent. If it fails the server stops: a server
+// started to be a single-node cluster must not pretend to be one.
+func (s *Server) startAgent(ctx context.Context, cluster *pki.Cluster, url string, sc ServerConfig) error {
+	ac := sc.Agent
+	ac.DataDir, ac.ClusterDomain = sc.DataDir, sc.ClusterDomain
+	first, err := firstSubnet(sc.ClusterCIDR)
+	if err != nil {
+		return err
+	}
+	ac.PodCIDR = first
+	cfg, err := loopbackConfig(cluster, url, "system:node:"+ac.NodeName)
+	if err != nil {
+		return err
+	}
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		if err := RunAgent(ctx, ac, cfg); err != nil && ctx.Err() == nil {
+			slog.Error("node agent stopped; stopping the server", "err", err)
+			go s.Stop()
+		}
+	}()
+	return nil
+}
+
+// firstSubnet is the first /24 of the cluster's pod range: a single-node cluster's pods.
+func firstSubnet(clusterCIDR string) (string, error) {
+	p, err := netip.ParsePrefix(clusterCIDR)
+	if err != nil {
+		return "", fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	if p.Bits() > 24 {
+		return p.String(), nil
+	}
+	return netip.PrefixFrom(p.Addr(), 24).Masked().String(), nil
 }
 
 // leading runs fn in the background whenever this server holds the Lease name.

@@ -110,7 +110,7 @@ func measureOwn(ctx context.Context, res *apiResult) (err error) {
 	res.server = fmt.Sprintf("%s server --data-dir %s --https-port %d --bind-address 127.0.0.1", exe, dir, port)
 
 	log.Info("starting gantry server", "dataDir", dir, "port", port)
-	srv, err := startServer(exe, opts.Env, dir, port)
+	srv, err := startServer(exe, opts.Env, dir, port, "--disable-agent")
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func measureOwn(ctx context.Context, res *apiResult) (err error) {
 	if res.stop, err = srv.terminate(stopTimeout); err != nil {
 		return err
 	}
-	if srv, err = startServer(exe, opts.Env, dir, port); err != nil {
+	if srv, err = startServer(exe, opts.Env, dir, port, "--disable-agent"); err != nil {
 		return err
 	}
 	defer srv.kill()

@@ -15,10 +15,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gantryhq/gantry/internal/agent/simulate"
+	"github.com/gantryhq/gantry/internal/app"
 )
 
 func newAgentCommand() *cobra.Command {
 	opts := simulate.DefaultOptions()
+	real := app.DefaultAgentConfig()
 	var (
 		nodes                        int
 		server, token, kubeconfig    string
@@ -29,7 +31,9 @@ func newAgentCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent; with --simulate N, run N simulated nodes for capacity planning and scale tests",
-		Long: `Run a node agent.
+		Long: `Run a node agent: it registers this machine as a Node and runs the pods bound to it as
+containers, through its own containerd (or --container-runtime-endpoint), with the pod network
+of the CNI plugins.
 
 With --simulate N the agent registers N simulated nodes of the given capacity, labels and
 zones, keeps their Leases fresh, and runs the pods bound to them in the API only: a pod
@@ -46,11 +50,19 @@ only once node authorization exists, so for now use an admin kubeconfig).`,
   gantry agent --simulate 50 --server https://10.0.0.1:6443 --token "$(cat /var/lib/gantry/token)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			cfg, err := agentConfig(ctx, kubeconfig, server, token)
+			if err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("simulate") {
-				return errors.New("the node agent that runs real containers is not implemented yet; use --simulate N to run simulated nodes")
+				if cmd.Flags().Changed("pod-cidr") {
+					real.PodCIDR = podCIDR
+				}
+				return app.RunAgent(ctx, real, cfg)
 			}
 			opts.Nodes = nodes
-			var err error
 			if opts.Capacity, err = capacity(cpu, memory, pods, ephemeral); err != nil {
 				return err
 			}
@@ -60,12 +72,6 @@ only once node authorization exists, so for now use an admin kubeconfig).`,
 			if opts.Taints, err = simulate.ParseTaints(taints); err != nil {
 				return fmt.Errorf("--taints: %w", err)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			cfg, err := agentConfig(ctx, kubeconfig, server, token)
-			if err != nil {
-				return err
-			}
 			return simulate.Run(ctx, cfg, opts)
 		},
 	}
@@ -74,6 +80,12 @@ only once node authorization exists, so for now use an admin kubeconfig).`,
 	f.StringVar(&server, "server", "", "URL of the API server, https://HOST:6443 (with --token, or to override --kubeconfig's)")
 	f.StringVar(&token, "token", "", "join token (gantry1.<ca-hash>.<secret>) to authenticate with and to verify the server by")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server with (instead of --token)")
+	f.StringVar(&real.DataDir, "data-dir", real.DataDir, "directory for the agent's state, its containerd, pod volumes and logs")
+	f.StringVar(&real.NodeName, "node-name", real.NodeName, "name of this node (default: the host name)")
+	f.StringVar(&real.NodeIP, "node-ip", real.NodeIP, "the node's InternalIP, where the API server reaches the agent (default: the address of the default route's interface)")
+	f.IntVar(&real.NodePort, "node-port", real.NodePort, "port of the agent's API (logs, exec, port-forward, stats)")
+	f.StringVar(&real.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI runtime (unix:///run/containerd/containerd.sock) instead of the agent's own containerd")
+	f.StringVar(&real.Registry, "registry", real.Registry, "host:port of the cluster's registry, that images are pulled from")
 	f.StringVar(&opts.NodePrefix, "node-prefix", opts.NodePrefix, "simulated nodes are named <prefix>-0, <prefix>-1, …")
 	f.StringVar(&cpu, "cpu", "8", "CPU capacity of each node")
 	f.StringVar(&memory, "memory", "32Gi", "memory capacity of each node")

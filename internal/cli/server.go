@@ -41,6 +41,10 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.LocalPathDir, "local-path-dir", cfg.LocalPathDir, "directory of local-path volumes on every node (default DATA/storage)")
 	f.BoolVar(&cfg.DisableControllers, "disable-controllers", cfg.DisableControllers, "do not run the controllers (to run them against this server from elsewhere)")
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", cfg.DisableScheduler, "do not run the scheduler (to run another one against this server)")
-	f.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (the agent is not built yet, so this is the only mode)")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (a control-plane-only server)")
+	f.StringVar(&cfg.Agent.NodeName, "node-name", cfg.Agent.NodeName, "name of the server's own node (default: the host name)")
+	f.StringVar(&cfg.Agent.NodeIP, "node-ip", cfg.Agent.NodeIP, "InternalIP of the server's own node (default: the address of the default route's interface)")
+	f.IntVar(&cfg.Agent.NodePort, "node-port", cfg.Agent.NodePort, "port of the node agent's API (logs, exec, port-forward, stats)")
+	f.StringVar(&cfg.Agent.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "run pods with this CRI runtime (unix:///run/containerd/containerd.sock) instead of the agent's own containerd")
 	return cmd
 }

@@ -49,6 +49,9 @@ func startCluster(t *testing.T, opts ...option) *cluster {
 	cfg.DataDir = t.TempDir()
 	cfg.BindAddress = "127.0.0.1"
 	cfg.HTTPSPort = 0
+	// These tests are about the control plane; pods run on simulated nodes, and the
+	// end-to-end tests (test/e2e) run the real agent.
+	cfg.DisableAgent = true
 	for _, o := range opts {
 		o(&cfg)
 	}
