@@ -49,6 +49,7 @@ func startCluster(t *testing.T, opts ...option) *cluster {
 	cfg.DataDir = t.TempDir()
 	cfg.BindAddress = "127.0.0.1"
 	cfg.HTTPSPort = 0
+	cfg.RegistryPort = 0
 	for _, o := range opts {
 		o(&cfg)
 	}
