@@ -5,12 +5,12 @@
 // (tags, referrers) and content management (deletes) over plain net/http. Everything is kept
 // on disk under one directory, so a restarted registry serves what it stored:
 //
-//	blobs/sha256/<hex>                          content-addressed blobs, manifests included
-//	uploads/<uuid>                              data of upload sessions in progress
-//	repositories/<repo>/_layers/sha256/<hex>    the blobs a repository may serve (empty files)
-//	repositories/<repo>/_manifests/sha256/<hex> the repository's manifests; the file holds the media type
-//	repositories/<repo>/_tags/<tag>             the digest the tag points to
-//	repositories/<repo>/_referrers/sha256/<subject-hex>/sha256/<hex>  manifests whose subject is <subject>
+//	blobs/<alg>/<hex>                            content-addressed blobs, manifests included (sha256, sha512)
+//	uploads/<uuid>                               data of upload sessions in progress
+//	repositories/<repo>/_layers/<alg>/<hex>      the blobs a repository may serve (empty files)
+//	repositories/<repo>/_manifests/<alg>/<hex>   the repository's manifests; the file holds the media type
+//	repositories/<repo>/_tags/<tag>              the digest the tag points to
+//	repositories/<repo>/_referrers/<alg>/<hex>/<alg>.<hex>  manifests whose subject is <alg>:<hex>
 //
 // Repository path components match the spec's name regex, which never starts with "_", so
 // the bookkeeping directories cannot collide with a repository. Every file is written to a

@@ -34,7 +34,7 @@ type Registry struct {
 
 // New opens (or creates) a registry whose data lives in dir.
 func New(dir string, opts Options) (*Registry, error) {
-	for _, sub := range []string{"blobs/sha256", "uploads", "repositories"} {
+	for _, sub := range []string{"blobs", "uploads", "repositories"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("create registry directory: %w", err)
 		}
@@ -65,7 +65,7 @@ func (g *Registry) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, ok := parsePath(r.URL.Path)
 	if !ok {
-		writeError(w, newError(http.StatusNotFound, codeNameInvalid, "no registry endpoint at %s", r.URL.Path))
+		writeError(w, newError(http.StatusNotFound, codeUnsupported, "no registry endpoint at %s", r.URL.Path))
 		return
 	}
 	if rt.kind == routeBase {

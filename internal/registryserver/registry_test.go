@@ -350,6 +350,9 @@ func TestTagsPagination(t *testing.T) {
 		t.Errorf("tags after c: %s", body)
 	}
 	r.wantError("GET", "/v2/nothing/here/tags/list", nil, http.StatusNotFound, codeNameUnknown)
+	// A repository is not known because one below it is.
+	r.pushBlob("parent/child", []byte("x"))
+	r.wantError("GET", "/v2/parent/tags/list", nil, http.StatusNotFound, codeNameUnknown)
 }
 
 func TestReferrers(t *testing.T) {
@@ -466,7 +469,7 @@ func TestBadInput(t *testing.T) {
 		{"upper-case name", "GET", "/v2/Bad/manifests/v1", nil, nil, 400, codeNameInvalid},
 		{"name with double dot", "GET", "/v2/a/../b/manifests/v1", nil, nil, 400, codeNameInvalid},
 		{"name ending in a separator", "GET", "/v2/a-/tags/list", nil, nil, 400, codeNameInvalid},
-		{"no endpoint", "GET", "/v2/a/b", nil, nil, 404, codeNameInvalid},
+		{"no endpoint", "GET", "/v2/a/b", nil, nil, 404, codeUnsupported},
 		{"invalid blob digest", "GET", "/v2/ok/blobs/sha256:xyz", nil, nil, 400, codeDigestInvalid},
 		{"short digest", "GET", "/v2/ok/blobs/sha256:abcd", nil, nil, 400, codeDigestInvalid},
 		{"unknown algorithm", "GET", "/v2/ok/blobs/md5:0123456789abcdef", nil, nil, 400, codeUnsupported},

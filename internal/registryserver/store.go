@@ -210,10 +210,15 @@ func (s *store) deleteManifest(repo, digest, subject string) error {
 
 func (s *store) deleteTag(repo, tag string) error { return os.Remove(s.tagPath(repo, tag)) }
 
-// repoExists reports whether anything was ever pushed to repo.
+// repoExists reports whether anything was ever pushed to repo itself (not only to
+// repositories below it, such as repo/sub).
 func (s *store) repoExists(repo string) bool {
-	fi, err := os.Stat(s.repoPath(repo))
-	return err == nil && fi.IsDir()
+	for _, sub := range []string{"_layers", "_manifests", "_tags"} {
+		if exists(s.repoPath(repo, sub)) {
+			return true
+		}
+	}
+	return false
 }
 
 // tags lists repo's tags in lexical order.
