@@ -44,7 +44,10 @@ type ServerConfig struct {
 	DataDir     string
 	BindAddress string
 	// HTTPSPort is the API port; 0 picks a free one (tests).
-	HTTPSPort     int
+	HTTPSPort int
+	// RegistryPort is the port of the embedded OCI registry (plain HTTP, on BindAddress);
+	// 0 picks a free one (tests).
+	RegistryPort  int
 	ServiceCIDR   string
 	ClusterCIDR   string
 	ClusterDomain string
@@ -76,6 +79,7 @@ func DefaultServerConfig() ServerConfig {
 		DataDir:                "/var/lib/gantry",
 		BindAddress:            "0.0.0.0",
 		HTTPSPort:              6443,
+		RegistryPort:           5000,
 		ServiceCIDR:            "100.65.0.0/16",
 		ClusterCIDR:            "100.64.0.0/16",
 		ClusterDomain:          "cluster.local",
@@ -90,9 +94,13 @@ type Server struct {
 	// URL is the API's address; Kubeconfig the admin kubeconfig's path.
 	URL        string
 	Kubeconfig string
+	// RegistryAddr is the embedded registry's host:port: 127.0.0.1 when the server binds
+	// every address, else the bind address.
+	RegistryAddr string
 
-	etcd *etcd.Server
-	http *http.Server
+	etcd     *etcd.Server
+	http     *http.Server
+	registry *http.Server
 	// done receives the reason the server stopped, once it has fully stopped.
 	done     chan error
 	stopOnce sync.Once
@@ -202,6 +210,11 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		s.Stop()
 		s.done <- err
 	}()
+	// The registry comes before the control loops: the node agent pulls from it.
+	if err := s.startRegistry(cfg); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	if err := s.startControlLoops(ctx, cluster, url, cfg); err != nil {
 		s.Stop()
 		return nil, err
@@ -301,8 +314,8 @@ func (s *Server) leading(ctx context.Context, cfg *rest.Config, name string, fn 
 	}()
 }
 
-// Stop shuts the server down: the control loops end, in-flight requests get a few seconds,
-// then etcd closes.
+// Stop shuts the server down: the control loops end, in-flight requests (API and registry)
+// get a few seconds, then etcd closes.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		if s.stopLoops != nil {
@@ -313,6 +326,11 @@ func (s *Server) Stop() {
 		defer cancel()
 		if err := s.http.Shutdown(shutdown); err != nil {
 			slog.Warn("shutdown: requests still running were cut off", "err", err)
+		}
+		if s.registry != nil {
+			if err := s.registry.Shutdown(shutdown); err != nil {
+				slog.Warn("shutdown: registry requests still running were cut off", "err", err)
+			}
 		}
 		if err := s.etcd.Close(); err != nil {
 			slog.Warn("close etcd", "err", err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,16 @@ type serverProcess struct {
 	err        error // what cmd.Wait returned; read only after exited is closed
 }
 
+// hasFlag reports whether args set flag, as "--flag value" or "--flag=value".
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
+}
+
 // startServer runs `<exe> server` on dataDir and port, bound to loopback, with extra flags
 // and its output appended to <dataDir>/bench-server.log.
 func startServer(exe string, env []string, dataDir string, port int, extra ...string) (*serverProcess, error) {
@@ -43,6 +54,11 @@ func startServer(exe string, env []string, dataDir string, port int, extra ...st
 		return nil, err
 	}
 	args := append([]string{"server", "--data-dir", dataDir, "--https-port", strconv.Itoa(port), "--bind-address", "127.0.0.1"}, extra...)
+	// A benchmark server must not compete for the default registry port with a server
+	// already running on the machine, unless the caller picked the port.
+	if !hasFlag(extra, "--registry-port") {
+		args = append(args, "--registry-port", "0")
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile

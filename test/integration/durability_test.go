@@ -226,7 +226,7 @@ func startServerProcess(t *testing.T, dataDir string, port int) *serverProcess {
 		t.Fatal(err)
 	}
 	cmd := gantryCmd(context.Background(), nil, "server",
-		"--data-dir", dataDir, "--https-port", strconv.Itoa(port), "--bind-address", "127.0.0.1", "--disable-agent")
+		"--data-dir", dataDir, "--https-port", strconv.Itoa(port), "--bind-address", "127.0.0.1", "--registry-port", "0", "--disable-agent")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

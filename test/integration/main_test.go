@@ -52,6 +52,7 @@ func startCluster(t *testing.T, opts ...option) *cluster {
 	// These tests are about the control plane; pods run on simulated nodes, and the
 	// end-to-end tests (test/e2e) run the real agent.
 	cfg.DisableAgent = true
+	cfg.RegistryPort = 0
 	for _, o := range opts {
 		o(&cfg)
 	}
