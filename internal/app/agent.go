@@ -105,6 +105,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 		return err
 	}
 	root := filepath.Join(cfg.DataDir, "agent")
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return fmt.Errorf("create the agent's directory: %w", err)
+	}
 	capacity, err := stats.Capacity(root)
 	if err != nil {
 		return err

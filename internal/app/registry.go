@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,15 +9,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gantryhq/gantry/internal/images"
 	"github.com/gantryhq/gantry/internal/registryserver"
 )
-
-// clusterRegistryName is the host cluster images are named with (localhost:5000/gantry/pause:1).
-// Nodes' containerd mirrors it to the server's registry whatever port that listens on, and
-// asks with ?ns=localhost:5000, which the registry must read as itself.
-const clusterRegistryName = "localhost:5000"
 
 // startRegistry serves the embedded OCI registry (plain HTTP, data in DATA/registry) on the
 // bind address and cfg.RegistryPort, and sets s.RegistryAddr.
@@ -32,7 +30,9 @@ func (s *Server) startRegistry(cfg ServerConfig) error {
 	}
 	s.RegistryAddr = net.JoinHostPort(host, port)
 	reg, err := registryserver.New(filepath.Join(cfg.DataDir, "registry"), registryserver.Options{
-		OwnNames: []string{clusterRegistryName, s.RegistryAddr, "localhost:" + port, "127.0.0.1:" + port},
+		// Nodes' containerd mirrors the cluster images' host, localhost:5000, to this
+		// registry whatever port it listens on, and asks with ?ns=localhost:5000.
+		OwnNames: []string{images.ClusterRegistry, s.RegistryAddr, "localhost:" + port, "127.0.0.1:" + port},
 		Logger:   slog.Default().With("component", "registry"),
 	})
 	if err != nil {
@@ -51,4 +51,14 @@ func (s *Server) startRegistry(cfg ServerConfig) error {
 	}()
 	slog.Info("registry serving", "addr", s.RegistryAddr)
 	return nil
+}
+
+// pushPause puts the pause image, which every node's sandboxes run, into the registry.
+func (s *Server) pushPause(ctx context.Context) error {
+	img, err := images.Pause()
+	if err != nil {
+		return err
+	}
+	ref := s.RegistryAddr + strings.TrimPrefix(images.PauseImage, images.ClusterRegistry)
+	return images.Push(ctx, img, ref)
 }

@@ -103,6 +103,9 @@ type Server struct {
 	registry *http.Server
 	// done receives the reason the server stopped, once it has fully stopped.
 	done     chan error
+	// failure is why a part the server cannot do without (its node agent) stopped it.
+	failMu  sync.Mutex
+	failure error
 	stopOnce sync.Once
 	// stopLoops ends the control loops; loops waits for them.
 	stopLoops context.CancelFunc
@@ -208,12 +211,21 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			err = nil
 		}
 		s.Stop()
+		if err == nil {
+			s.failMu.Lock()
+			err = s.failure
+			s.failMu.Unlock()
+		}
 		s.done <- err
 	}()
 	// The registry comes before the control loops: the node agent pulls from it.
 	if err := s.startRegistry(cfg); err != nil {
 		s.Stop()
 		return nil, err
+	}
+	if err := s.pushPause(ctx); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("registry: the pause image: %w", err)
 	}
 	if err := s.startControlLoops(ctx, cluster, url, cfg); err != nil {
 		s.Stop()
@@ -265,7 +277,7 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 // started to be a single-node cluster must not pretend to be one.
 func (s *Server) startAgent(ctx context.Context, cluster *pki.Cluster, url string, sc ServerConfig) error {
 	ac := sc.Agent
-	ac.DataDir, ac.ClusterDomain = sc.DataDir, sc.ClusterDomain
+	ac.DataDir, ac.ClusterDomain, ac.Registry = sc.DataDir, sc.ClusterDomain, s.RegistryAddr
 	first, err := firstSubnet(sc.ClusterCIDR)
 	if err != nil {
 		return err
@@ -280,6 +292,9 @@ func (s *Server) startAgent(ctx context.Context, cluster *pki.Cluster, url strin
 		defer s.loops.Done()
 		if err := RunAgent(ctx, ac, cfg); err != nil && ctx.Err() == nil {
 			slog.Error("node agent stopped; stopping the server", "err", err)
+			s.failMu.Lock()
+			s.failure = fmt.Errorf("node agent: %w", err)
+			s.failMu.Unlock()
 			go s.Stop()
 		}
 	}()
