@@ -102,10 +102,10 @@ type Server struct {
 	http     *http.Server
 	registry *http.Server
 	// done receives the reason the server stopped, once it has fully stopped.
-	done     chan error
+	done chan error
 	// failure is why a part the server cannot do without (its node agent) stopped it.
-	failMu  sync.Mutex
-	failure error
+	failMu   sync.Mutex
+	failure  error
 	stopOnce sync.Once
 	// stopLoops ends the control loops; loops waits for them.
 	stopLoops context.CancelFunc
