@@ -29,6 +29,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/resourcequota"
 	"github.com/gantryhq/gantry/internal/controllers/rootcacert"
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
+	"github.com/gantryhq/gantry/internal/controllers/servicelb"
 	"github.com/gantryhq/gantry/internal/controllers/statefulset"
 	"github.com/gantryhq/gantry/internal/controllers/ttlafterfinished"
 	"github.com/gantryhq/gantry/internal/scheduler"
@@ -88,6 +89,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"persistentvolume": persistentvolume.New(client, factory, recorders.DeprecatedNewLegacyRecorder("persistentvolume-controller")),
 		"localpath":        localpath.New(client, factory, recorders.DeprecatedNewLegacyRecorder(localpath.Provisioner), opts.localPathDir),
 		"disruption":       disruption.New(client, factory, recorders.DeprecatedNewLegacyRecorder("disruption-controller")),
+		"servicelb":        servicelb.New(client, factory, recorders.DeprecatedNewLegacyRecorder("service-lb-controller")),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
