@@ -158,24 +158,14 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 		}
 	}
 	svcKind := s.kinds.byGVK[serviceGVK]
-	first := s.cfg.ServiceCIDR.Masked().Addr().Next()
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
-			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
-		Spec: corev1.ServiceSpec{
-			Type:      corev1.ServiceTypeClusterIP,
-			ClusterIP: first.String(),
-			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
-				TargetPort: intstr.FromInt32(s.cfg.KubernetesPort)}},
-			SessionAffinity: corev1.ServiceAffinityNone,
-		},
-	}
-	if _, err := s.objects.get(ctx, svcKind, "default", "kubernetes"); apierrors.IsNotFound(err) {
-		if _, err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create kubernetes service: %w", err)
+	for _, svc := range s.builtinServices() {
+		if _, err := s.objects.get(ctx, svcKind, svc.Namespace, svc.Name); apierrors.IsNotFound(err) {
+			if _, err := s.createObject(ctx, svcKind, svc, system); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create service %s/%s: %w", svc.Namespace, svc.Name, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("read service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-	} else if err != nil {
-		return fmt.Errorf("read kubernetes service: %w", err)
 	}
 	pcKind := s.kinds.byGVK[schedulingv1.SchemeGroupVersion.WithKind("PriorityClass")]
 	for _, pc := range schedulingapiv1.SystemPriorityClasses() {
@@ -186,6 +176,44 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 	s.ready.Store(true)
 	return nil
 }
+
+// builtinServices are the services every cluster has: `kubernetes` on the first service
+// address, and the cluster DNS `kube-system/kube-dns` on the tenth, as kubeadm places it.
+// Every node agent answers DNS on that address itself, so the DNS service has no selector
+// and no endpoints; agents find the address by reading it.
+func (s *Server) builtinServices() []*corev1.Service {
+	first := s.cfg.ServiceCIDR.Masked().Addr().Next()
+	dns := first
+	for range 9 {
+		dns = dns.Next()
+	}
+	return []*corev1.Service{{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: first.String(),
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(s.cfg.KubernetesPort)}},
+			SessionAffinity: corev1.ServiceAffinityNone,
+		},
+	}, {
+		ObjectMeta: metav1.ObjectMeta{Name: DNSService, Namespace: metav1.NamespaceSystem,
+			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: dns.String(),
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+			},
+			SessionAffinity: corev1.ServiceAffinityNone,
+		},
+	}}
+}
+
+// DNSService is the name of the cluster DNS service in kube-system.
+const DNSService = "kube-dns"
 
 // Handler is the whole API: the request chain in front of the routes.
 func (s *Server) Handler() http.Handler {

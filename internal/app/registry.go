@@ -24,11 +24,7 @@ func (s *Server) startRegistry(cfg ServerConfig) error {
 		return fmt.Errorf("registry: listen: %w", err)
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	host := cfg.BindAddress
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	s.RegistryAddr = net.JoinHostPort(host, port)
+	s.RegistryAddr = net.JoinHostPort(localAddress(cfg.BindAddress), port)
 	reg, err := registryserver.New(filepath.Join(cfg.DataDir, "registry"), registryserver.Options{
 		// Nodes' containerd mirrors the cluster images' host, localhost:5000, to this
 		// registry whatever port it listens on, and asks with ?ns=localhost:5000.

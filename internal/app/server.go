@@ -134,7 +134,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	url := "https://127.0.0.1:" + strconv.Itoa(port)
+	url := "https://" + net.JoinHostPort(localAddress(cfg.BindAddress), strconv.Itoa(port))
 	kubeconfig := filepath.Join(cfg.DataDir, "admin.kubeconfig")
 	if err := cluster.WriteAdminKubeconfig(kubeconfig, url); err != nil {
 		ln.Close()
@@ -376,4 +376,13 @@ func (s *Server) Compact(ctx context.Context) error {
 		return err
 	}
 	return st.Compact(ctx, rev)
+}
+
+// localAddress is where this machine reaches a server bound to bind: the address itself,
+// or loopback for a wildcard.
+func localAddress(bind string) string {
+	if ip := net.ParseIP(bind); ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return bind
 }

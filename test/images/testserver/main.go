@@ -11,10 +11,13 @@
 //	sleep [seconds|infinity]               sleep
 //	cat, ls, echo, test -d|-f, tar cf|xf   the usual tools, minimal
 //	sh -c "command args…"                  run one of the above (no pipes; `exit N` works)
+//	get [--timeout 5s] URL                 GET URL, print the body (exit 1 on an error or non-200)
+//	lookup [--type A|SRV|PTR] NAME         resolve NAME through /etc/resolv.conf, one answer a line
 package main
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,7 +54,7 @@ func run(args []string) int {
 	cmd, rest := args[0], args[1:]
 	commands := map[string]func([]string) int{
 		"serve": serve, "crash": crash, "hog": hog, "sleep": sleep, "cat": cat, "ls": ls,
-		"echo": echo, "test": test, "tar": tarCmd, "sh": sh,
+		"echo": echo, "test": test, "tar": tarCmd, "sh": sh, "get": get, "lookup": lookup,
 	}
 	f, ok := commands[cmd]
 	if !ok {
@@ -363,4 +366,65 @@ func readTar(r io.Reader, dir string) error {
 			}
 		}
 	}
+}
+
+// get fetches a URL and prints the body; connection errors and statuses other than 200 fail.
+func get(args []string) int {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: get [--timeout 5s] URL")
+		return 2
+	}
+	client := http.Client{Timeout: *timeout}
+	resp, err := client.Get(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	io.Copy(os.Stdout, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	return 0
+}
+
+// lookup resolves a name with Go's own resolver, which reads /etc/resolv.conf (search path,
+// ndots) as libc does; it prints one answer a line and fails if there is none.
+func lookup(args []string) int {
+	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
+	kind := fs.String("type", "A", "A, SRV or PTR")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: lookup [--type A|SRV|PTR] NAME")
+		return 2
+	}
+	r := &net.Resolver{PreferGo: true}
+	name := fs.Arg(0)
+	var answers []string
+	var err error
+	switch *kind {
+	case "A":
+		answers, err = r.LookupHost(context.Background(), name)
+	case "PTR":
+		answers, err = r.LookupAddr(context.Background(), name)
+	case "SRV":
+		var srvs []*net.SRV
+		_, srvs, err = r.LookupSRV(context.Background(), "", "", name)
+		for _, s := range srvs {
+			answers = append(answers, fmt.Sprintf("%s %d", s.Target, s.Port))
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "lookup: unknown type %q\n", *kind)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, a := range answers {
+		fmt.Println(a)
+	}
+	return 0
 }
