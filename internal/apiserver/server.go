@@ -281,7 +281,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *reques
 		default:
 			s.writeError(w, r, methodNotAllowed(q))
 		}
-	case "status":
+	case "status", "approval":
 		switch q.info.Verb {
 		case "get":
 			s.get(w, r, q)

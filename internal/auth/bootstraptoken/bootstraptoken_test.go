@@ -62,7 +62,9 @@ func TestSecretRoundTrip(t *testing.T) {
 }
 
 func TestParseSecretRejects(t *testing.T) {
-	good := func() *corev1.Secret { return ForNodes("abc123", "0123456789abcdef", time.Hour, "", time.Now()).ToSecret() }
+	good := func() *corev1.Secret {
+		return ForNodes("abc123", "0123456789abcdef", time.Hour, "", time.Now()).ToSecret()
+	}
 	tests := []struct {
 		name   string
 		change func(s *corev1.Secret)
