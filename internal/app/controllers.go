@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/gantryhq/gantry/internal/controllers/cronjob"
+	"github.com/gantryhq/gantry/internal/controllers/csrsigning"
 	"github.com/gantryhq/gantry/internal/controllers/daemonset"
 	"github.com/gantryhq/gantry/internal/controllers/deployment"
 	"github.com/gantryhq/gantry/internal/controllers/disruption"
@@ -31,6 +32,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/serviceaccount"
 	"github.com/gantryhq/gantry/internal/controllers/statefulset"
 	"github.com/gantryhq/gantry/internal/controllers/ttlafterfinished"
+	"github.com/gantryhq/gantry/internal/pki"
 	"github.com/gantryhq/gantry/internal/scheduler"
 )
 
@@ -42,6 +44,8 @@ type runnable interface {
 // controllerOptions are the settings of the controllers that have any.
 type controllerOptions struct {
 	caPEM []byte
+	// ca signs approved certificate requests.
+	ca *pki.CA
 	// nodeGracePeriod is how long a node may be silent before it is marked Unknown.
 	nodeGracePeriod time.Duration
 	// localPathDir is where nodes keep local-path volumes.
@@ -88,6 +92,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"persistentvolume": persistentvolume.New(client, factory, recorders.DeprecatedNewLegacyRecorder("persistentvolume-controller")),
 		"localpath":        localpath.New(client, factory, recorders.DeprecatedNewLegacyRecorder(localpath.Provisioner), opts.localPathDir),
 		"disruption":       disruption.New(client, factory, recorders.DeprecatedNewLegacyRecorder("disruption-controller")),
+		"csrsigning":       csrsigning.New(client, factory, opts.ca),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
