@@ -287,6 +287,13 @@ func TestCSRManualApproval(t *testing.T) {
 	if _, err := c.client.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Discovery and OpenAPI serve the kind.
+	if out := c.kubectl("api-resources", "--api-group=certificates.k8s.io"); !strings.Contains(out, "certificatesigningrequests") || !strings.Contains(out, "csr") {
+		t.Errorf("kubectl api-resources:\n%s", out)
+	}
+	if out := c.kubectl("explain", "csr.spec.signerName"); !strings.Contains(out, "signerName") {
+		t.Errorf("kubectl explain csr.spec.signerName:\n%s", out)
+	}
 	if out := c.kubectl("get", "csr", "bob"); !strings.Contains(out, "Pending") || !strings.Contains(out, "gantry-admin") {
 		t.Errorf("kubectl get csr bob before approval:\n%s", out)
 	}
