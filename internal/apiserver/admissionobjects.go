@@ -16,6 +16,10 @@ import (
 // admissionObjects gives admission plugins live access to the stored objects.
 type admissionObjects struct{ s *Server }
 
+// Objects reads the stored objects live, as admission plugins do, for the parts built
+// around the server that need them (the bootstrap token authenticator reads Secrets).
+func (s *Server) Objects() admission.Objects { return admissionObjects{s} }
+
 var _ admission.Objects = admissionObjects{}
 
 func (a admissionObjects) kind(resource schema.GroupVersionResource) (*registry.Kind, error) {

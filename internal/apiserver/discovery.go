@@ -38,6 +38,7 @@ var subresources = map[string]struct {
 	"binding":  {metav1.Verbs{"create"}, bindingGVK},
 	"eviction": {metav1.Verbs{"create"}, evictionGVK},
 	"finalize": {metav1.Verbs{"update"}, schema.GroupVersionKind{}},
+	"approval": {metav1.Verbs{"get", "patch", "update"}, schema.GroupVersionKind{}},
 	// Served by the node agents, through the server.
 	"log":         {metav1.Verbs{"get"}, schema.GroupVersionKind{}},
 	"exec":        {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodExecOptions")},

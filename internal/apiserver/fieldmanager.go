@@ -60,7 +60,7 @@ func (f *fieldManagers) get(kind *registry.Kind, subresource string) (*managedfi
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
 	if kind.HasSubresource("status") {
 		path := "status"
-		if subresource == "status" {
+		if subresource == "status" || subresource == "approval" {
 			path = "spec"
 		}
 		reset = map[fieldpath.APIVersion]fieldpath.Filter{

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -69,6 +70,9 @@ type Config struct {
 	// self-signed serving certificates (InsecureSkipVerify). Nil turns those requests into
 	// 503s.
 	NodeClientTLS *tls.Config
+	// BootstrapObjects are created by Bootstrap unless they exist (the join token's Secret).
+	// Each must carry its apiVersion and kind.
+	BootstrapObjects []runtime.Object
 }
 
 // systemUser is who the server's own writes are made as.
@@ -171,6 +175,17 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 	for _, pc := range schedulingapiv1.SystemPriorityClasses() {
 		if _, err := s.createObject(ctx, pcKind, pc, system); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create priority class %s: %w", pc.Name, err)
+		}
+	}
+	for _, obj := range s.cfg.BootstrapObjects {
+		gvk := obj.GetObjectKind().GroupVersionKind()
+		kind, ok := s.kinds.byGVK[gvk]
+		m, err := meta.Accessor(obj)
+		if !ok || err != nil {
+			return fmt.Errorf("bootstrap object of kind %s is not served", gvk)
+		}
+		if _, err := s.createObject(ctx, kind, obj.DeepCopyObject(), system); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s %s/%s: %w", kind.Resource, m.GetNamespace(), m.GetName(), err)
 		}
 	}
 	s.ready.Store(true)
@@ -309,7 +324,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *reques
 		default:
 			s.writeError(w, r, methodNotAllowed(q))
 		}
-	case "status":
+	case "status", "approval":
 		switch q.info.Verb {
 		case "get":
 			s.get(w, r, q)

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/gantryhq/gantry/internal/apiserver/admission"
 	"github.com/gantryhq/gantry/internal/registry"
@@ -75,6 +77,8 @@ func (s *Server) createObject(ctx context.Context, kind *registry.Kind, obj runt
 	m.SetCreationTimestamp(metav1.Now().Rfc3339Copy())
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
+	// Some kinds record their creator (a CertificateSigningRequest's spec.username).
+	ctx = genericapirequest.WithUser(ctx, &user.DefaultInfo{Name: o.user.name, Groups: o.user.groups})
 	kind.Strategy.PrepareForCreate(ctx, obj)
 	// Allocation comes first, as in kube-apiserver: validation checks the allocated values.
 	release, err := s.allocate(ctx, kind, obj, nil, o.dryRun)
@@ -191,6 +195,8 @@ func (s *Server) tryUpdate(ctx context.Context, kind *registry.Kind, current, ob
 	switch o.subresource {
 	case "status":
 		kind.Strategy.PrepareForStatusUpdate(ctx, obj, current)
+	case "approval":
+		kind.Strategy.PrepareForApprovalUpdate(ctx, obj, current)
 	case "finalize":
 		// The caller changed nothing but a namespace's spec.finalizers.
 	default:
@@ -252,6 +258,8 @@ func (s *Server) validateUpdate(ctx context.Context, kind *registry.Kind, obj, c
 	switch a.Subresource {
 	case "status":
 		errs = kind.Strategy.ValidateStatusUpdate(ctx, obj, current)
+	case "approval":
+		errs = kind.Strategy.ValidateApprovalUpdate(ctx, obj, current)
 	case "finalize":
 		errs = kind.Strategy.Validate(ctx, obj)
 	default:

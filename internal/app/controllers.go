@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/gantryhq/gantry/internal/controllers/cronjob"
+	"github.com/gantryhq/gantry/internal/controllers/csrsigning"
 	"github.com/gantryhq/gantry/internal/controllers/daemonset"
 	"github.com/gantryhq/gantry/internal/controllers/deployment"
 	"github.com/gantryhq/gantry/internal/controllers/disruption"
@@ -32,6 +33,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/servicelb"
 	"github.com/gantryhq/gantry/internal/controllers/statefulset"
 	"github.com/gantryhq/gantry/internal/controllers/ttlafterfinished"
+	"github.com/gantryhq/gantry/internal/pki"
 	"github.com/gantryhq/gantry/internal/scheduler"
 )
 
@@ -43,6 +45,8 @@ type runnable interface {
 // controllerOptions are the settings of the controllers that have any.
 type controllerOptions struct {
 	caPEM []byte
+	// ca signs approved certificate requests.
+	ca *pki.CA
 	// nodeGracePeriod is how long a node may be silent before it is marked Unknown.
 	nodeGracePeriod time.Duration
 	// localPathDir is where nodes keep local-path volumes.
@@ -90,6 +94,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 		"localpath":        localpath.New(client, factory, recorders.DeprecatedNewLegacyRecorder(localpath.Provisioner), opts.localPathDir),
 		"disruption":       disruption.New(client, factory, recorders.DeprecatedNewLegacyRecorder("disruption-controller")),
 		"servicelb":        servicelb.New(client, factory, recorders.DeprecatedNewLegacyRecorder("service-lb-controller")),
+		"csrsigning":       csrsigning.New(client, factory, opts.ca),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

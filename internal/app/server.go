@@ -26,7 +26,6 @@ import (
 	"github.com/gantryhq/gantry/internal/apiserver"
 	"github.com/gantryhq/gantry/internal/apiserver/openapi"
 	"github.com/gantryhq/gantry/internal/auth/authn"
-	"github.com/gantryhq/gantry/internal/auth/authz"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/pki"
 	"github.com/gantryhq/gantry/internal/registry"
@@ -97,6 +96,8 @@ type Server struct {
 	// RegistryAddr is the embedded registry's host:port: 127.0.0.1 when the server binds
 	// every address, else the bind address.
 	RegistryAddr string
+	// JoinCommand is what to run on another machine to make it a node of this cluster.
+	JoinCommand string
 
 	etcd     *etcd.Server
 	http     *http.Server
@@ -160,14 +161,15 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	// Watches end when shutdown begins, so that it does not wait for them.
 	watchCtx, stopWatches := context.WithCancel(ctx)
-	api, err := apiserver.New(watchCtx, apiserver.Config{
+	var api *apiserver.Server
+	api, err = apiserver.New(watchCtx, apiserver.Config{
 		Store:           store.Store(),
 		Kinds:           kinds,
 		Scheme:          registry.Scheme(),
 		Codecs:          registry.Codecs,
 		ServiceCIDR:     serviceCIDR,
-		Authenticator:   authn.Union{authn.NewX509(cluster.ClientCAs), authn.NewTokens(cluster.BearerTokens())},
-		Authorizer:      authz.Union{authz.Masters{}, authz.PublicPaths{}},
+		Authenticator:   authn.Union{authn.NewX509(cluster.ClientCAs), bootstrapTokens(&api)},
+		Authorizer:      authorizer(),
 		TypeConverter:   applyconfigurations.NewTypeConverter(registry.Scheme()),
 		OpenAPI:         oapi,
 		Version:         versionInfo(),
@@ -180,6 +182,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			InsecureSkipVerify: true,
 			MinVersion:         tls.VersionTLS12,
 		},
+		BootstrapObjects: joinTokenSecret(cluster),
 	})
 	if err != nil {
 		stopWatches()
@@ -231,7 +234,9 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		s.Stop()
 		return nil, err
 	}
+	s.JoinCommand = joinCommand(cfg, port, cluster.Token)
 	slog.Info("gantry server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	slog.Info("join nodes with", "command", s.JoinCommand)
 	go func() {
 		<-ctx.Done()
 		s.Stop()
@@ -256,7 +261,7 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 	ctx, s.stopLoops = context.WithCancel(ctx)
 	if !sc.DisableControllers {
 		s.leading(ctx, cfg, "gantry-controllers", func(ctx context.Context) error {
-			return runControllers(ctx, cfg, controllerOptions{caPEM: cluster.CA.CertPEM, nodeGracePeriod: sc.NodeMonitorGracePeriod,
+			return runControllers(ctx, cfg, controllerOptions{caPEM: cluster.CA.CertPEM, ca: cluster.CA, nodeGracePeriod: sc.NodeMonitorGracePeriod,
 				localPathDir: sc.localPathDir()})
 		})
 	}

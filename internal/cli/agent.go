@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/gantryhq/gantry/internal/agent/bootstrap"
 	"github.com/gantryhq/gantry/internal/agent/simulate"
 	"github.com/gantryhq/gantry/internal/app"
 )
@@ -43,20 +45,23 @@ so one process can stand for thousands of nodes: use it to see how workloads spr
 fit (capacity planning) and how the control plane holds up (scale testing). It uses only
 the Kubernetes API, so it works against any Kubernetes-compatible server.
 
-The agent reaches the server with --kubeconfig, or with --server and --token (the join
-token authenticates as system:bootstrap:gantry and pins the cluster CA; it can write nodes
-only once node authorization exists, so for now use an admin kubeconfig).`,
+To join a machine, give --server and --token (printed by ` + "`gantry server`" + ` and by
+` + "`gantry token create`" + `): the agent checks the server's CA against the token, requests a
+client certificate for system:node:<node-name>, and keeps it in DATA/agent/kubeconfig; later
+starts use that and need no token. --kubeconfig uses the given credentials instead.
+Simulated nodes need an admin kubeconfig (a node certificate writes only its own Node).`,
 		Example: `  gantry agent --simulate 1000 --kubeconfig /var/lib/gantry/admin.kubeconfig --zones 3 --cpu 16 --memory 64Gi
-  gantry agent --simulate 50 --server https://10.0.0.1:6443 --token "$(cat /var/lib/gantry/token)"`,
+  gantry agent --server https://10.0.0.1:6443 --token gantry1.<ca-hash>.<id>.<secret>`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			cfg, err := agentConfig(ctx, kubeconfig, server, token)
+			simulated := cmd.Flags().Changed("simulate")
+			cfg, err := agentConfig(ctx, kubeconfig, server, token, simulated, real)
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("simulate") {
+			if !simulated {
 				if cmd.Flags().Changed("pod-cidr") {
 					real.PodCIDR = podCIDR
 				}
@@ -78,7 +83,7 @@ only once node authorization exists, so for now use an admin kubeconfig).`,
 	f := cmd.Flags()
 	f.IntVar(&nodes, "simulate", 0, "run this many simulated nodes")
 	f.StringVar(&server, "server", "", "URL of the API server, https://HOST:6443 (with --token, or to override --kubeconfig's)")
-	f.StringVar(&token, "token", "", "join token (gantry1.<ca-hash>.<secret>) to authenticate with and to verify the server by")
+	f.StringVar(&token, "token", "", "join token (gantry1.<ca-hash>.<id>.<secret>) to join with; it also verifies the server")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig to reach the API server with (instead of --token)")
 	f.StringVar(&real.DataDir, "data-dir", real.DataDir, "directory for the agent's state, its containerd, pod volumes and logs")
 	f.StringVar(&real.NodeName, "node-name", real.NodeName, "name of this node (default: the host name)")
@@ -133,11 +138,18 @@ func capacity(cpu, memory, pods, ephemeral string) (corev1.ResourceList, error) 
 }
 
 // agentConfig is how the agent reaches the API server: the kubeconfig if given (with
-// --server overriding its address), else the server and the join token.
-func agentConfig(ctx context.Context, kubeconfig, server, token string) (*rest.Config, error) {
+// --server overriding its address); for simulated nodes the server and the join token; for a
+// real node its own credentials in DATA/agent/kubeconfig, made by joining with the token when
+// there are none that work.
+func agentConfig(ctx context.Context, kubeconfig, server, token string, simulated bool, node app.AgentConfig) (*rest.Config, error) {
 	switch {
 	case kubeconfig != "":
 		return clientcmd.BuildConfigFromFlags(server, kubeconfig)
+	case !simulated:
+		return bootstrap.Config(ctx, bootstrap.Options{
+			Server: server, Token: token, NodeName: node.NodeName,
+			Kubeconfig: filepath.Join(node.DataDir, "agent", "kubeconfig"),
+		})
 	case server != "" && token != "":
 		return simulate.TokenConfig(ctx, server, token)
 	}

@@ -25,7 +25,7 @@ func newServerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "\nGantry is running. Use it with:\n  gantry kubectl --kubeconfig %s get nodes\n\n", s.Kubeconfig)
+			fmt.Fprintf(os.Stderr, "\nGantry is running. Use it with:\n  gantry kubectl --kubeconfig %s get nodes\nJoin other machines with:\n  %s\n\n", s.Kubeconfig, s.JoinCommand)
 			return s.Wait()
 		},
 	}

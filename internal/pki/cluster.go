@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/user"
-
-	"github.com/gantryhq/gantry/internal/auth/authn"
 )
 
 // Defaults for Options.
@@ -29,9 +27,8 @@ const (
 	// AdminUser is the common name of the admin client certificate, in GroupMasters.
 	AdminUser    = "gantry-admin"
 	GroupMasters = user.SystemPrivilegedGroup
-	// BootstrapUser is who presents the join token as a bearer token, in
-	// GroupBootstrappers, as Kubernetes names bootstrap token users.
-	BootstrapUser      = "system:bootstrap:gantry"
+	// GroupBootstrappers is the group of every bootstrap token's user,
+	// system:bootstrap:<token id>.
 	GroupBootstrappers = "system:bootstrappers"
 	// ServingCommonName is the subject of the API serving certificate.
 	ServingCommonName = "gantry-apiserver"
@@ -224,14 +221,6 @@ func clientLeaf(ca *CA, certPath, keyPath, user string) leaf {
 // WriteAdminKubeconfig writes a kubeconfig for the admin user of the cluster at server.
 func (c *Cluster) WriteAdminKubeconfig(path, server string) error {
 	return WriteKubeconfig(path, server, c.CA.CertPEM, c.adminCertPEM, c.adminKeyPEM)
-}
-
-// BearerTokens maps the bearer tokens the API accepts to their users, for
-// authn.NewTokens: the join token, for GroupBootstrappers.
-func (c *Cluster) BearerTokens() map[string]*authn.User {
-	return map[string]*authn.User{
-		c.Token.String(): {Name: BootstrapUser, Groups: []string{GroupBootstrappers}},
-	}
 }
 
 func (c *Cluster) note(path, what string) {

@@ -36,14 +36,20 @@
 //
 // The token written to <dataDir>/token has the form
 //
-//	gantry1.<ca-hash>.<secret>
+//	gantry1.<ca-hash>.<id>.<secret>
 //
 // where ca-hash is the lowercase hex SHA-256 of the cluster CA certificate's DER encoding
-// (64 characters) and secret is 16 random bytes in lowercase hex (32 characters). The hash
-// lets an agent that holds nothing but the token trust the server: the server sends the CA
-// certificate in its TLS chain, and Token.ClientTLSConfig accepts the connection only if a
-// certificate in the chain has that hash and the server's certificate chains to it. The
-// secret is what the agent proves it knows; the whole token string is accepted as a bearer
-// token for the system:bootstrappers group (see Cluster.BearerTokens). Tokens are compared
-// in constant time (Token.Equal).
+// (64 characters) and <id>.<secret> is a Kubernetes bootstrap token: 6 and 16 characters
+// of [a-z0-9]. The hash lets an agent that holds nothing but the token trust the server:
+// the server sends the CA certificate in its TLS chain, and Token.ClientTLSConfig accepts
+// the connection only if a certificate in the chain has that hash and the server's
+// certificate chains to it. Only then is <id>.<secret> sent, as a bearer token; the server
+// finds the Secret kube-system/bootstrap-token-<id> (BootstrapToken) and authenticates the
+// holder as system:bootstrap:<id> in GroupBootstrappers. Secrets are compared in constant
+// time.
+//
+// The first form, gantry1.<ca-hash>.<32 hex digits>, is still accepted: its first 6 digits
+// are the id and the next 16 the secret. Keeping the id inside the token (rather than
+// deriving it by hashing the secret) is what makes the bearer token a plain Kubernetes
+// bootstrap token that any client, and kubeadm's tools, understand.
 package pki

@@ -23,7 +23,7 @@ import (
 // certificates as the real server does, and answers with the authenticated user.
 func apiServer(t *testing.T, c *Cluster) *httptest.Server {
 	t.Helper()
-	auth := authn.Union{authn.NewX509(c.ClientCAs), authn.NewTokens(c.BearerTokens())}
+	auth := authn.Union{authn.NewX509(c.ClientCAs), authn.NewTokens(map[string]*authn.User{c.Token.BearerToken(): {Name: "system:bootstrap:" + c.Token.ID, Groups: []string{GroupBootstrappers}}})}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok, err := auth.AuthenticateRequest(r)
 		if err != nil {
@@ -94,13 +94,13 @@ func TestAdminKubeconfig(t *testing.T) {
 		t.Errorf("authenticated as %+v", u)
 	}
 
-	// The join token is a bearer token of the bootstrap user.
+	// The join token's bearer part authenticates (the server reads it from a Secret).
 	anon := rest.AnonymousClientConfig(config)
 	if u := whoami(t, anon, srv.URL); u.Name != authn.Anonymous {
 		t.Errorf("without credentials: %+v", u)
 	}
-	anon.BearerToken = c.Token.String()
-	if u := whoami(t, anon, srv.URL); u.Name != BootstrapUser || !slices.Equal(u.Groups, []string{GroupBootstrappers, authn.GroupAuthenticated}) {
+	anon.BearerToken = c.Token.BearerToken()
+	if u := whoami(t, anon, srv.URL); u.Name != "system:bootstrap:"+c.Token.ID || !slices.Equal(u.Groups, []string{GroupBootstrappers, authn.GroupAuthenticated}) {
 		t.Errorf("with the join token: %+v", u)
 	}
 }

@@ -12,25 +12,35 @@ import (
 
 func TestParseToken(t *testing.T) {
 	hash := strings.Repeat("0a", 32)
-	secret := strings.Repeat("5f", 16)
-	valid := "gantry1." + hash + "." + secret
+	id, secret := "abc123", "0123456789abcdef"
+	valid := "gantry1." + hash + "." + id + "." + secret
+	want := Token{CAHash: hash, ID: id, Secret: secret}
+	legacySecret := "5f5f5f" + "0123456789abcdef" + "0123456789"
 	tests := []struct {
-		name    string
-		in      string
-		want    Token
-		wantErr bool
+		name       string
+		in         string
+		want       Token
+		wantString string
+		wantErr    bool
 	}{
-		{name: "valid", in: valid, want: Token{CAHash: hash, Secret: secret}},
-		{name: "read from a file", in: "  " + valid + "\n", want: Token{CAHash: hash, Secret: secret}},
-		{name: "upper case", in: "gantry1." + strings.ToUpper(hash) + "." + strings.ToUpper(secret), want: Token{CAHash: hash, Secret: secret}},
+		{name: "valid", in: valid, want: want},
+		{name: "read from a file", in: "  " + valid + "\n", want: want},
+		{name: "upper case hash", in: "gantry1." + strings.ToUpper(hash) + "." + id + "." + secret, want: want},
+		{name: "first form", in: "gantry1." + hash + "." + legacySecret,
+			want: Token{CAHash: hash, ID: "5f5f5f", Secret: "0123456789abcdef"}, wantString: "gantry1." + hash + ".5f5f5f.0123456789abcdef"},
+		{name: "first form upper case", in: "gantry1." + hash + "." + strings.ToUpper(legacySecret),
+			want: Token{CAHash: hash, ID: "5f5f5f", Secret: "0123456789abcdef"}, wantString: "gantry1." + hash + ".5f5f5f.0123456789abcdef"},
 		{name: "empty", in: "", wantErr: true},
-		{name: "other version", in: "gantry2." + hash + "." + secret, wantErr: true},
+		{name: "other version", in: "gantry2." + hash + "." + id + "." + secret, wantErr: true},
 		{name: "k3s token", in: "K10" + hash + "::server:" + secret, wantErr: true},
+		{name: "bare bootstrap token", in: id + "." + secret, wantErr: true},
 		{name: "no secret", in: "gantry1." + hash, wantErr: true},
 		{name: "extra part", in: valid + ".x", wantErr: true},
-		{name: "short hash", in: "gantry1." + hash[2:] + "." + secret, wantErr: true},
-		{name: "short secret", in: "gantry1." + hash + "." + secret[2:], wantErr: true},
-		{name: "secret not hex", in: "gantry1." + hash + "." + strings.Repeat("zz", 16), wantErr: true},
+		{name: "short hash", in: "gantry1." + hash[2:] + "." + id + "." + secret, wantErr: true},
+		{name: "short secret", in: "gantry1." + hash + "." + id + "." + secret[2:], wantErr: true},
+		{name: "short id", in: "gantry1." + hash + ".abc." + secret, wantErr: true},
+		{name: "upper case secret", in: "gantry1." + hash + "." + id + "." + strings.ToUpper(secret), wantErr: true},
+		{name: "first form not hex", in: "gantry1." + hash + "." + strings.Repeat("zz", 16), wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,23 +60,31 @@ func TestParseToken(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("ParseToken = %+v, want %+v", got, tt.want)
 			}
-			if got.String() != valid {
-				t.Errorf("String = %q, want %q", got, valid)
+			wantString := tt.wantString
+			if wantString == "" {
+				wantString = valid
+			}
+			if got.String() != wantString {
+				t.Errorf("String = %q, want %q", got, wantString)
+			}
+			if got.BearerToken() != got.ID+"."+got.Secret {
+				t.Errorf("BearerToken = %q", got.BearerToken())
 			}
 		})
 	}
 }
 
 func TestTokenEqual(t *testing.T) {
-	a := Token{CAHash: strings.Repeat("0a", 32), Secret: strings.Repeat("5f", 16)}
+	a := Token{CAHash: strings.Repeat("0a", 32), ID: "abc123", Secret: "0123456789abcdef"}
 	tests := []struct {
 		name string
 		b    Token
 		want bool
 	}{
 		{name: "same", b: a, want: true},
-		{name: "other secret", b: Token{CAHash: a.CAHash, Secret: strings.Repeat("5e", 16)}},
-		{name: "other CA", b: Token{CAHash: strings.Repeat("0b", 32), Secret: a.Secret}},
+		{name: "other secret", b: Token{CAHash: a.CAHash, ID: a.ID, Secret: "0123456789abcdee"}},
+		{name: "other id", b: Token{CAHash: a.CAHash, ID: "abc124", Secret: a.Secret}},
+		{name: "other CA", b: Token{CAHash: strings.Repeat("0b", 32), ID: a.ID, Secret: a.Secret}},
 		{name: "zero", b: Token{}},
 	}
 	for _, tt := range tests {

@@ -30,7 +30,7 @@ type Kind struct {
 	// Categories such as "all", used by `kubectl get all`.
 	Categories []string
 	// Subresources served besides the object: "status", "scale", "binding", "eviction",
-	// "finalize", and the node-agent ones: pods' "log", "exec", "attach", "portforward" and
+	// "finalize", "approval" (CSRs), and the node-agent ones: pods' "log", "exec", "attach", "portforward" and
 	// nodes' "proxy".
 	Subresources []string
 	// New returns an empty versioned object (a k8s.io/api type); NewList its list type.
@@ -88,6 +88,9 @@ type Strategy interface {
 	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
 	// PrepareForStatusUpdate keeps everything but status from old.
 	PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object)
+	// PrepareForApprovalUpdate keeps everything but status.conditions from old, for the
+	// approval subresource of CertificateSigningRequests.
+	PrepareForApprovalUpdate(ctx context.Context, obj, old runtime.Object)
 	// Default applies Kubernetes' defaulting functions.
 	Default(obj runtime.Object)
 	// Validate checks a new object; ValidateUpdate and ValidateStatusUpdate check a change.
@@ -95,6 +98,7 @@ type Strategy interface {
 	Validate(ctx context.Context, obj runtime.Object) field.ErrorList
 	ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
 	ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	ValidateApprovalUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
 	// AllowCreateOnUpdate reports whether a PUT to a missing object creates it.
 	AllowCreateOnUpdate() bool
 	// Fields returns the fields a field selector may match: metadata.name and

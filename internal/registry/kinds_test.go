@@ -76,7 +76,7 @@ func TestKinds(t *testing.T) {
 				t.Errorf("singular %q, want %q", k.Singular, strings.ToLower(k.GroupVersionKind.Kind))
 			}
 			for _, s := range k.Subresources {
-				if !slices.Contains([]string{"status", "scale", "binding", "eviction", "finalize", "log", "exec", "attach", "portforward", "proxy"}, s) {
+				if !slices.Contains([]string{"status", "scale", "binding", "eviction", "finalize", "approval", "log", "exec", "attach", "portforward", "proxy"}, s) {
 					t.Errorf("unknown subresource %q", s)
 				}
 			}
@@ -174,6 +174,7 @@ func TestKindsDiscovery(t *testing.T) {
 		{schema.GroupVersionKind{Group: "events.k8s.io", Version: "v1", Kind: "Event"}, "events", true, []string{"ev"}, nil, nil},
 		{schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"}, "clusterroles", false, nil, nil, nil},
 		{schema.GroupVersionKind{Group: "scheduling.k8s.io", Version: "v1", Kind: "PriorityClass"}, "priorityclasses", false, []string{"pc"}, nil, nil},
+		{schema.GroupVersionKind{Group: "certificates.k8s.io", Version: "v1", Kind: "CertificateSigningRequest"}, "certificatesigningrequests", false, []string{"csr"}, nil, []string{"status", "approval"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.gvk.String(), func(t *testing.T) {

@@ -31,6 +31,10 @@ type rules[V, I runtime.Object] struct {
 	prepareCreate       func(ctx context.Context, obj I)
 	prepareUpdate       func(ctx context.Context, obj, old I)
 	prepareStatusUpdate func(ctx context.Context, obj, old I)
+	// prepareApprovalUpdate and validateApprovalUpdate are the approval subresource's
+	// strategy (CertificateSigningRequests only).
+	prepareApprovalUpdate  func(ctx context.Context, obj, old I)
+	validateApprovalUpdate func(ctx context.Context, obj, old I) field.ErrorList
 
 	// validate, validateUpdate and validateStatusUpdate are upstream's handwritten validation.
 	validate             func(ctx context.Context, obj I) field.ErrorList
@@ -94,6 +98,10 @@ func (s *strategy[V, I]) PrepareForStatusUpdate(ctx context.Context, obj, old ru
 	s.prepareChange(ctx, obj, old, "status", s.rules.prepareStatusUpdate)
 }
 
+func (s *strategy[V, I]) PrepareForApprovalUpdate(ctx context.Context, obj, old runtime.Object) {
+	s.prepareChange(ctx, obj, old, "approval", s.rules.prepareApprovalUpdate)
+}
+
 func (s *strategy[V, I]) prepareChange(ctx context.Context, obj, old runtime.Object, subresource string, prepare func(ctx context.Context, obj, old I)) {
 	s.Default(obj)
 	in, err := s.toInternal(obj)
@@ -148,6 +156,13 @@ func (s *strategy[V, I]) ValidateStatusUpdate(ctx context.Context, obj, old runt
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("%s has no status subresource", s.resource))}
 	}
 	return s.validateChange(ctx, obj, old, "status", s.validateStatusUpdate)
+}
+
+func (s *strategy[V, I]) ValidateApprovalUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	if s.validateApprovalUpdate == nil {
+		return field.ErrorList{field.InternalError(nil, fmt.Errorf("%s has no approval subresource", s.resource))}
+	}
+	return s.validateChange(ctx, obj, old, "approval", s.validateApprovalUpdate)
 }
 
 func (s *strategy[V, I]) validateChange(ctx context.Context, obj, old runtime.Object, subresource string, validate func(ctx context.Context, obj, old I) field.ErrorList) field.ErrorList {

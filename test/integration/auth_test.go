@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gantryhq/gantry/internal/pki"
 )
 
 // httpsClient trusts the cluster CA and presents no client certificate.
@@ -64,8 +66,12 @@ func TestAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, body = c.get(anon, "/api/v1/namespaces/default/secrets", strings.TrimSpace(string(token)))
-	if code != http.StatusForbidden || !strings.Contains(body, "system:bootstrap:gantry") {
+	join, err := pki.ParseToken(string(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body = c.get(anon, "/api/v1/namespaces/default/secrets", join.BearerToken())
+	if code != http.StatusForbidden || !strings.Contains(body, "system:bootstrap:"+join.ID) {
 		t.Errorf("join token list secrets = %d %s, want 403 naming the bootstrap user", code, body)
 	}
 }

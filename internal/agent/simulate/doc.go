@@ -69,6 +69,6 @@
 //
 // Run takes a rest.Config. `gantry agent` builds it from --kubeconfig, or from --server and
 // --token (TokenConfig: the join token as a bearer token, the CA pinned by its hash). A
-// join token can write nodes only once node authorization exists (it comes with node join);
-// until then use an admin kubeconfig.
+// join token may only request certificates, and a node certificate writes only its own
+// Node, so simulated nodes need an admin kubeconfig.
 package simulate

@@ -157,7 +157,9 @@ func TestConformance(t *testing.T) {
 	}{
 		{"Masters", Masters{}},
 		{"PublicPaths", PublicPaths{}},
-		{"Union", Union{Masters{}, PublicPaths{}}},
+		{"Node", Node{}},
+		{"Bootstrappers", Bootstrappers{}},
+		{"Union", Union{Masters{}, Node{}, Bootstrappers{}, PublicPaths{}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
