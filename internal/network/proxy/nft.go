@@ -1,0 +1,57 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// nft runs the nft command. argv is the command line up to (not including) nft's own
+// arguments: {"nft"} normally; tests prefix it to run inside a network namespace.
+type nft struct {
+	argv []string
+}
+
+// run executes script as one atomic transaction (nft -f -).
+func (n nft) run(ctx context.Context, script string) error {
+	cmd := exec.CommandContext(ctx, n.argv[0], append(n.argv[1:], "-f", "-")...)
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nft -f: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// tableExists reports whether the IPv4 table exists (listing tables is cheap, unlike the table).
+func (n nft) tableExists(ctx context.Context, table string) (bool, error) {
+	cmd := exec.CommandContext(ctx, n.argv[0], append(n.argv[1:], "list", "tables", "ip")...)
+	out, err := cmd.Output()
+	if err != nil {
+		return false, fmt.Errorf("nft list tables: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "table ip "+table {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Remove deletes the proxy's table and with it every rule the proxy wrote (for `gantry
+// uninstall`). A missing table is not an error.
+func Remove(table string) error {
+	if table == "" {
+		table = DefaultTable
+	}
+	// Adding first makes the delete succeed whether or not the table exists, in one transaction.
+	script := fmt.Sprintf("add table ip %s\ndelete table ip %s\n", table, table)
+	if err := (nft{argv: []string{"nft"}}).run(context.Background(), script); err != nil {
+		return fmt.Errorf("remove nftables table %s: %w", table, err)
+	}
+	return nil
+}
