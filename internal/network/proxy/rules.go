@@ -88,7 +88,10 @@ func (r *serviceRules) addPort(cfg *Config, svc *v1.Service, port *v1.ServicePor
 	}
 
 	serviceChain, localChain, externalChain := "service-"+id, "local-"+id, "external-"+id
-	if hasEndpoints {
+	externallyAccessible := len(external) > 0 || port.NodePort != 0
+	// The cluster-wide chain serves the cluster IP unless internalTrafficPolicy is Local, and
+	// external traffic always (directly, or for pods and the node under the Local policy).
+	if hasEndpoints && (!internalLocal || externallyAccessible) {
 		r.dispatch(cfg, serviceChain, id, proto, cluster, affinity, true)
 	}
 	usesLocal := len(local) > 0 && (internalLocal || externalLocal)
@@ -127,7 +130,7 @@ func (r *serviceRules) addPort(cfg *Config, svc *v1.Service, port *v1.ServicePor
 	}
 
 	// NodePort, externalIPs and load-balancer ingress.
-	if len(external) == 0 && port.NodePort == 0 {
+	if !externallyAccessible {
 		return
 	}
 	if hasEndpoints {
