@@ -65,7 +65,9 @@ func TestPlanIncremental(t *testing.T) {
 				"flush chain ip gantry service-ns/web/tcp/http\n" +
 				"add rule ip gantry service-ns/web/tcp/http ip saddr != 100.64.0.0/16 jump mark-for-masquerade\n" +
 				"add rule ip gantry service-ns/web/tcp/http meta l4proto tcp dnat ip addr . port to numgen random mod 3 map { 0 : 100.64.1.2 . 8080, 1 : 100.64.2.3 . 8080, 2 : 100.64.2.9 . 8080 }\n"},
-		{"a second service shares the local endpoint", func() string { return p.set("api", service(func(s *v1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "100.65.0.21", nil }), two) },
+		{"a second service shares the local endpoint", func() string {
+			return p.set("api", service(func(s *v1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "100.65.0.21", nil }), two)
+		},
 			"add chain ip gantry service-ns/api/tcp/http\n" +
 				"flush chain ip gantry service-ns/api/tcp/http\n" +
 				"add rule ip gantry service-ns/api/tcp/http ip saddr != 100.64.0.0/16 jump mark-for-masquerade\n" +

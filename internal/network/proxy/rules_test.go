@@ -225,7 +225,9 @@ func TestComputeService(t *testing.T) {
 func TestComputeServiceNoRules(t *testing.T) {
 	eps := []*discovery.EndpointSlice{slice("web-1", 8080, ep("100.64.2.3", "node-b", "ready"))}
 	for name, svc := range map[string]*v1.Service{
-		"headless": service(func(s *v1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ClusterIPNone, []string{v1.ClusterIPNone} }),
+		"headless": service(func(s *v1.Service) {
+			s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ClusterIPNone, []string{v1.ClusterIPNone}
+		}),
 		"external-name": service(func(s *v1.Service) {
 			s.Spec.Type, s.Spec.ExternalName, s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ServiceTypeExternalName, "db.example", "", nil
 		}),
