@@ -48,9 +48,13 @@ func Remove(table string) error {
 	if table == "" {
 		table = DefaultTable
 	}
+	return nft{argv: []string{"nft"}}.remove(context.Background(), table)
+}
+
+func (n nft) remove(ctx context.Context, table string) error {
 	// Adding first makes the delete succeed whether or not the table exists, in one transaction.
 	script := fmt.Sprintf("add table ip %s\ndelete table ip %s\n", table, table)
-	if err := (nft{argv: []string{"nft"}}).run(context.Background(), script); err != nil {
+	if err := n.run(ctx, script); err != nil {
 		return fmt.Errorf("remove nftables table %s: %w", table, err)
 	}
 	return nil

@@ -24,7 +24,7 @@ const (
 	minSyncInterval = 100 * time.Millisecond
 	// checkInterval is how often the proxy makes sure its table still exists; if someone
 	// deleted it, the next sync writes it again in full.
-	checkInterval = 10 * time.Second
+	checkInterval = 5 * time.Second
 	// maxRetryDelay caps the back-off after a failed sync.
 	maxRetryDelay = 30 * time.Second
 )
@@ -36,6 +36,7 @@ type Proxier struct {
 	log         *slog.Logger
 	nft         nft
 	minInterval time.Duration
+	checkEvery  time.Duration
 	synced      []cache.InformerSynced
 
 	mu       sync.Mutex
@@ -61,6 +62,7 @@ func New(cfg Config, services coreinformers.ServiceInformer, slices discoveryinf
 		log:         slog.Default().With("component", "proxy", "node", cfg.NodeName),
 		nft:         nft{argv: []string{"nft"}},
 		minInterval: minSyncInterval,
+		checkEvery:  checkInterval,
 		services:    map[types.NamespacedName]*v1.Service{},
 		slices:      map[types.NamespacedName]map[string]*discovery.EndpointSlice{},
 		sliceOf:     map[types.NamespacedName]types.NamespacedName{},
@@ -95,7 +97,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
 		return nil // ctx ended first
 	}
-	check := time.NewTicker(checkInterval)
+	check := time.NewTicker(p.checkEvery)
 	defer check.Stop()
 	retryDelay := time.Duration(0)
 	for {

@@ -71,7 +71,8 @@ func baseTable(cfg *Config) string {
 	chain("filter-output", "type filter hook output priority filter; policy accept;",
 		"ct state new jump service-endpoints-check")
 	chain("nat-prerouting", "type nat hook prerouting priority dstnat; policy accept;", "jump services")
-	chain("nat-output", "type nat hook output priority dstnat; policy accept;", "jump services")
+	// nft 1.0.6 knows the name dstnat only in prerouting; -100 is its value.
+	chain("nat-output", "type nat hook output priority -100; policy accept;", "jump services")
 	chain("nat-postrouting", "type nat hook postrouting priority srcnat; policy accept;", "jump masquerading")
 	b.WriteString("}\n")
 	return b.String()
