@@ -35,8 +35,14 @@
 // endpoint change rewrites one chain; a service added or removed adds or deletes a few map
 // elements. Syncs are batched: at most one per 100 ms, the first after a quiet moment
 // immediately. The first sync, any sync after a failure, and a sync after someone deleted
-// the table replace the whole table in one transaction. Stale chains are deleted a second
-// after they were flushed (kernels before 6.2 hold a map element's reference a moment).
+// the table (checked every 5 s) replace the whole table in one transaction. Stale chains
+// are deleted a second after they were flushed (kernels before 6.2 hold a map element's
+// reference a moment).
+//
+// The test topology (proxier_linux_test.go) shows what a node needs besides this table:
+// net.ipv4.ip_forward, bridge-nf-call-iptables (bridged replies between pods of one node
+// must pass conntrack) and hairpin mode on the bridge ports (with br_netfilter, a pod's
+// packet translated back to that pod leaves by the port it came in by).
 //
 // # Limits
 //

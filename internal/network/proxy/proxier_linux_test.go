@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -176,6 +177,7 @@ func TestProxierInNetns(t *testing.T) {
 	}
 	p.nft = nft{argv: []string{"ip", "netns", "exec", string(node), "nft"}}
 	p.checkEvery = 200 * time.Millisecond
+	p.log = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	factory.Start(ctx.Done())
 	done := make(chan error, 1)
@@ -326,4 +328,12 @@ func TestGoldenScriptsLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testLog routes the proxier's log to the test's.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }
