@@ -9,7 +9,9 @@ import (
 // DefaultTable is the nftables table the proxy owns when Config.Table is empty.
 const DefaultTable = "gantry"
 
-// Config describes the node the proxy runs on.
+// Config describes the node the proxy runs on. It lists no node addresses on purpose: NodePorts
+// and the Local policy's "from this node" test use fib (daddr/saddr type local), which follows
+// the node's addresses as they come and go.
 type Config struct {
 	// NodeName is this node's name: endpoints whose nodeName equals it are local, which is what
 	// the Local traffic policies and hairpin masquerading go by.
