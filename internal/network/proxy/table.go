@@ -64,12 +64,25 @@ func baseTable(cfg *Config) string {
 		// Pod egress leaving the cluster: the node's address replaces the pod's.
 		fmt.Sprintf("ip saddr %s ip daddr != { %s, %s } masquerade", cfg.ClusterCIDR, cfg.ClusterCIDR, cfg.ServiceCIDR))
 
+	// A packet still addressed to the service range after DNAT is for no service: it is
+	// refused here, so service addresses never leave the node (in place of a blackhole
+	// route, which would fail the node's own connections before they are translated).
+	unallocated := "ip daddr " + cfg.ServiceCIDR.String()
+	if len(cfg.NodeLocal) > 0 {
+		local := make([]string, len(cfg.NodeLocal))
+		for i, ip := range cfg.NodeLocal {
+			local[i] = ip.String()
+		}
+		unallocated += " ip daddr != { " + strings.Join(local, ", ") + " }"
+	}
+	chain("unallocated-service-ips", unallocated+" jump "+chainReject)
+
 	chain("filter-input", "type filter hook input priority filter; policy accept;",
 		"ct state new jump nodeport-endpoints-check", "ct state new jump service-endpoints-check")
 	chain("filter-forward", "type filter hook forward priority filter; policy accept;",
-		"ct state new jump service-endpoints-check")
+		"ct state new jump service-endpoints-check", "jump unallocated-service-ips")
 	chain("filter-output", "type filter hook output priority filter; policy accept;",
-		"ct state new jump service-endpoints-check")
+		"ct state new jump service-endpoints-check", "jump unallocated-service-ips")
 	chain("nat-prerouting", "type nat hook prerouting priority dstnat; policy accept;", "jump services")
 	// nft 1.0.6 knows the name dstnat only in prerouting; -100 is its value.
 	chain("nat-output", "type nat hook output priority -100; policy accept;", "jump services")
