@@ -150,8 +150,13 @@ func buildClusterIP(r *records, base string, svc *service) {
 // has no names at all (NXDOMAIN), as the specification says.
 func buildHeadless(r *records, base string, svc *service, eps map[string]*endpointSlice) {
 	e := &entry{shuffle: true}
-	named := map[string]*entry{}
-	seen := map[string]bool{} // endpoint name + address, deduplicated across slices
+	// An endpoint of two families (one slice each) has one name and one SRV record per port,
+	// with both addresses: collect SRV records by target and port before sharing them out.
+	type srvKey struct {
+		target string
+		port   port
+	}
+	srvs := map[srvKey]*srv{}
 	for _, sl := range eps {
 		for _, ep := range sl.endpoints {
 			if !ep.ready && !svc.publishNotReady {
@@ -163,31 +168,18 @@ func buildHeadless(r *records, base string, svc *service, eps map[string]*endpoi
 					name = dashed(a)
 				}
 				name += "." + base
-				if seen[name+" "+a.String()] {
-					continue
-				}
-				seen[name+" "+a.String()] = true
 				e.addrs = append(e.addrs, a)
-				epEntry := r.names[name]
-				if epEntry == nil {
-					epEntry = &entry{}
-					r.names[name] = epEntry
+				if r.names[name] == nil {
+					r.names[name] = &entry{}
 				}
-				epEntry.addrs = append(epEntry.addrs, a)
+				r.names[name].addrs = append(r.names[name].addrs, a)
 				r.ptrs[a] = append(r.ptrs[a], name)
 				for _, p := range sl.ports {
-					s := srv{port: p.port, target: name, addrs: []netip.Addr{a}}
-					e.srvs = append(e.srvs, s)
-					if p.name == "" {
-						continue
+					k := srvKey{target: name, port: p}
+					if srvs[k] == nil {
+						srvs[k] = &srv{port: p.port, target: name}
 					}
-					n := named[srvName(p, base)]
-					if n == nil {
-						n = &entry{shuffle: true}
-						named[srvName(p, base)] = n
-					}
-					n.addrs = append(n.addrs, a)
-					n.srvs = append(n.srvs, s)
+					srvs[k].addrs = append(srvs[k].addrs, a)
 				}
 			}
 		}
@@ -196,8 +188,18 @@ func buildHeadless(r *records, base string, svc *service, eps map[string]*endpoi
 		return
 	}
 	r.names[base] = e
-	for name, n := range named {
-		r.names[name] = n
+	for k, s := range srvs {
+		s.addrs = sortAddrs(s.addrs)
+		e.srvs = append(e.srvs, *s)
+		if k.port.name == "" {
+			continue
+		}
+		name := srvName(k.port, base)
+		if r.names[name] == nil {
+			r.names[name] = &entry{shuffle: true}
+		}
+		r.names[name].addrs = append(r.names[name].addrs, s.addrs...)
+		r.names[name].srvs = append(r.names[name].srvs, *s)
 	}
 }
 
