@@ -40,6 +40,7 @@ func startServer(tb testing.TB, upstreams []string, objs ...runtime.Object) *har
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
+	eventually(tb, "event handlers to sync", srv.synced)
 
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
