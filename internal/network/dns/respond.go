@@ -36,7 +36,7 @@ func (s *Server) respond(ctx context.Context, raw []byte, udp bool) []byte {
 	}
 	out, err := m.Pack()
 	if err != nil {
-		s.log.Warn("pack answer", "name", req.Question[0].Name, "err", err)
+		s.log.Warn("pack answer", "question", req.Question, "err", err)
 		fail := new(dns.Msg)
 		fail.SetRcode(req, dns.RcodeServerFailure)
 		if out, err = fail.Pack(); err != nil {
