@@ -31,14 +31,8 @@ type allocator struct {
 
 // newAllocator splits cluster into subnets of maskSize bits.
 func newAllocator(cluster netip.Prefix, maskSize int) (*allocator, error) {
-	if !cluster.IsValid() || !cluster.Addr().Is4() {
-		return nil, fmt.Errorf("cluster CIDR %q: need an IPv4 prefix", cluster)
-	}
-	if maskSize < cluster.Bits() || maskSize > 30 {
-		return nil, fmt.Errorf("node CIDR mask size %d: must be between the cluster CIDR's %d and 30", maskSize, cluster.Bits())
-	}
-	if maskSize-cluster.Bits() > maxSubnetBits {
-		return nil, fmt.Errorf("node CIDR mask size %d: more than %d bits longer than the cluster CIDR %s", maskSize, maxSubnetBits, cluster)
+	if err := checkRange(cluster, maskSize); err != nil {
+		return nil, err
 	}
 	return &allocator{
 		cluster:  cluster.Masked(),
@@ -47,6 +41,21 @@ func newAllocator(cluster netip.Prefix, maskSize int) (*allocator, error) {
 		byNode:   map[string]int{},
 		released: map[string]int{},
 	}, nil
+}
+
+// checkRange says whether cluster can be split into subnets of maskSize bits.
+func checkRange(cluster netip.Prefix, maskSize int) error {
+	if !cluster.IsValid() || !cluster.Addr().Is4() {
+		return fmt.Errorf("cluster CIDR %q: need an IPv4 prefix", cluster)
+	}
+	// A node's range holds at least a gateway and two pods (the CNI bridge's limit).
+	if maskSize < cluster.Bits() || maskSize > 30 {
+		return fmt.Errorf("node CIDR mask size %d: must be between the cluster CIDR's %d and 30", maskSize, cluster.Bits())
+	}
+	if maskSize-cluster.Bits() > maxSubnetBits {
+		return fmt.Errorf("node CIDR mask size %d: more than %d bits longer than the cluster CIDR %s", maskSize, maxSubnetBits, cluster)
+	}
+	return nil
 }
 
 // subnet is the subnet with index i.

@@ -23,8 +23,7 @@ import (
 )
 
 const (
-	// DefaultClusterCIDR and DefaultNodeMaskSize are DESIGN.md's pod network: one /24 per node.
-	DefaultClusterCIDR  = "100.64.0.0/16"
+	// DefaultNodeMaskSize gives each node a /24, DESIGN.md's pod network.
 	DefaultNodeMaskSize = 24
 
 	// reasonCIDRNotAvailable is the event and condition reason of an exhausted range
@@ -42,6 +41,14 @@ type Options struct {
 	NodeMaskSize int
 	// ServiceCIDR, if valid, is kept out of the nodes' ranges where the two overlap.
 	ServiceCIDR netip.Prefix
+}
+
+// Validate says whether the options describe ranges the controller can hand out.
+func (o Options) Validate() error {
+	if o.NodeMaskSize == 0 {
+		o.NodeMaskSize = DefaultNodeMaskSize
+	}
+	return checkRange(o.ClusterCIDR, o.NodeMaskSize)
 }
 
 // Controller gives Nodes their pod ranges.
