@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -66,10 +67,13 @@ func inNS(ns netns.NsHandle, fn func() error) error {
 	return ferr
 }
 
+// nsName is the name of the test's namespace called short.
+func nsName(short string) string { return fmt.Sprintf("gt%d-%s", os.Getpid(), short) }
+
 // newNS makes a named network namespace, removed when the test ends, with lo up.
-func newNS(t *testing.T, name string) (netns.NsHandle, *netlink.Handle) {
+func newNS(t *testing.T, short string) (netns.NsHandle, *netlink.Handle) {
 	t.Helper()
-	name = fmt.Sprintf("gt%d-%s", os.Getpid(), name)
+	name := nsName(short)
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -134,6 +138,7 @@ func veth(t *testing.T, a netns.NsHandle, aName string, b netns.NsHandle, bName 
 type nsNode struct {
 	ns, pod netns.NsHandle
 	h       *netlink.Handle
+	name    string // of ns, for `ip netns exec`
 }
 
 // cluster builds the namespaces and returns the nodes, numbered from 1.
@@ -161,7 +166,7 @@ func cluster(t *testing.T) []nsNode {
 		if err := podH.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: podGateway(i).AsSlice()}); err != nil {
 			t.Fatalf("pod %d default route: %v", i, err)
 		}
-		nodes[i] = nsNode{ns: ns, pod: pod, h: h}
+		nodes[i] = nsNode{ns: ns, pod: pod, h: h, name: nsName(fmt.Sprintf("node%d", i))}
 	}
 	return nodes
 }
@@ -304,6 +309,20 @@ func testNetwork(t *testing.T, mode string) {
 	})
 	listen(t, nodes[1].pod, podIP(1))
 	eventually(t, "pod 3 reaches pod 1", func() error { _, err := dial(nodes[3].pod, podIP(1)); return err })
+
+	// A process on node 1 reaches a Service address that an nftables output rule (as the
+	// service proxy writes) translates to pod 3: the service range's route lets the connect()
+	// through, where a blackhole would refuse it.
+	serviceIP := netip.MustParseAddr("100.65.0.10")
+	nft := exec.Command("ip", "netns", "exec", nodes[1].name, "nft", "-f", "-")
+	nft.Stdin = strings.NewReader(fmt.Sprintf("table ip gantry-test { chain out { type nat hook output priority -100; ip daddr %s tcp dport 8080 dnat to %s:8080; }; }\n",
+		serviceIP, podIP(3)))
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	if got, err := dial(nodes[1].ns, serviceIP); err != nil || got != "hello from "+podIP(3).String() {
+		t.Errorf("node 1 to Service %s: %q, %v", serviceIP, got, err)
+	}
 
 	// Blackholes and the service route are in place; nothing else of ours.
 	h1 := nodes[1].h
