@@ -2,6 +2,7 @@ package podnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -232,11 +233,6 @@ func eventually(t *testing.T, what string, check func() error) {
 	}
 }
 
-func ourRoutes(h *netlink.Handle) ([]netlink.Route, error) {
-	return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN},
-		netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
-}
-
 func hasRoute(h *netlink.Handle, dst netip.Prefix) (netlink.Route, bool, error) {
 	routes, err := ourRoutes(h)
 	if err != nil {
@@ -313,6 +309,7 @@ func testNetwork(t *testing.T, mode string) {
 	// A process on node 1 reaches a Service address that an nftables output rule (as the
 	// service proxy writes) translates to pod 3: the service range's route lets the connect()
 	// through, where a blackhole would refuse it.
+	h1 := nodes[1].h
 	serviceIP := netip.MustParseAddr("100.65.0.10")
 	nft := exec.Command("ip", "netns", "exec", nodes[1].name, "nft", "-f", "-")
 	nft.Stdin = strings.NewReader(fmt.Sprintf("table ip gantry-test { chain out { type nat hook output priority -100; ip daddr %s tcp dport 8080 dnat to %s:8080; }; }\n",
@@ -324,15 +321,24 @@ func testNetwork(t *testing.T, mode string) {
 		t.Errorf("node 1 to Service %s: %q, %v", serviceIP, got, err)
 	}
 
+	// A pod's packet to a Service address nobody translated meets the blackhole: silence, not
+	// the "no route to host" of a packet circling through lo until its TTL runs out.
+	var timeout net.Error
+	if _, err := dial(nodes[1].pod, netip.MustParseAddr("100.65.0.99")); !errors.As(err, &timeout) || !timeout.Timeout() {
+		t.Errorf("pod 1 to an untranslated Service address: %v, want a timeout", err)
+	}
+	if rules, err := ourRules(h1); err != nil || len(rules) != 1 || rules[0].Dst.String() != serviceCIDR.String() || rules[0].IifName != "lo" {
+		t.Errorf("rules into table %d: %v (%v), want one: iif lo to %s", LocalTable, rules, err, serviceCIDR)
+	}
+
 	// Blackholes and the service route are in place; nothing else of ours.
-	h1 := nodes[1].h
 	routes, err := ourRoutes(h1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, r := range routes {
-		got = append(got, fmt.Sprintf("%s type=%d gw=%s", r.Dst, r.Type, r.Gw))
+		got = append(got, fmt.Sprintf("%s table=%d type=%d gw=%s", r.Dst, r.Table, r.Type, r.Gw))
 	}
 	slices.Sort(got)
 	gw := func(i int) string {
@@ -342,10 +348,11 @@ func testNetwork(t *testing.T, mode string) {
 		return nodeIP(i).String()
 	}
 	want := []string{
-		fmt.Sprintf("100.64.0.0/16 type=%d gw=<nil>", unix.RTN_BLACKHOLE),
-		fmt.Sprintf("100.64.2.0/24 type=%d gw=%s", unix.RTN_UNICAST, gw(2)),
-		fmt.Sprintf("100.64.3.0/24 type=%d gw=%s", unix.RTN_UNICAST, gw(3)),
-		fmt.Sprintf("100.65.0.0/16 type=%d gw=<nil>", unix.RTN_UNICAST),
+		fmt.Sprintf("100.64.0.0/16 table=254 type=%d gw=<nil>", unix.RTN_BLACKHOLE),
+		fmt.Sprintf("100.64.2.0/24 table=254 type=%d gw=%s", unix.RTN_UNICAST, gw(2)),
+		fmt.Sprintf("100.64.3.0/24 table=254 type=%d gw=%s", unix.RTN_UNICAST, gw(3)),
+		fmt.Sprintf("100.65.0.0/16 table=254 type=%d gw=<nil>", unix.RTN_BLACKHOLE),
+		fmt.Sprintf("100.65.0.0/16 table=%d type=%d gw=<nil>", LocalTable, unix.RTN_UNICAST),
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("node 1's routes\n%v\nwant\n%v", got, want)
@@ -398,6 +405,9 @@ func testNetwork(t *testing.T, mode string) {
 	}
 	if routes, err := ourRoutes(h1); err != nil || len(routes) != 0 {
 		t.Errorf("after remove: routes %v (%v)", routes, err)
+	}
+	if rules, err := ourRules(h1); err != nil || len(rules) != 0 {
+		t.Errorf("after remove: rules %v (%v)", rules, err)
 	}
 	if _, err := h1.LinkByName(VXLANDevice); err == nil {
 		t.Error("the VXLAN device survived remove")
