@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -75,8 +76,17 @@ func newNetwork(cfg Config, nodes coreinformers.NodeInformer, h *netlink.Handle)
 		default:
 		}
 	}
+	// Nodes post status every minute or so; only changes to what routes are made of count.
 	_, err = nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: kick, UpdateFunc: func(_, obj any) { kick(obj) }, DeleteFunc: kick,
+		AddFunc: kick,
+		UpdateFunc: func(old, obj any) {
+			o, ok1 := old.(*corev1.Node)
+			n, ok2 := obj.(*corev1.Node)
+			if !ok1 || !ok2 || routingChanged(o, n) {
+				kick(obj)
+			}
+		},
+		DeleteFunc: kick,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pod network: watch nodes: %w", err)

@@ -147,3 +147,12 @@ func remote(n *corev1.Node) (netip.Prefix, netip.Addr, bool) {
 	}
 	return netip.Prefix{}, netip.Addr{}, false
 }
+
+// routingChanged says whether a Node update changes what the plan is made of.
+func routingChanged(old, n *corev1.Node) bool {
+	oc, oip, ook := remote(old)
+	nc, nip, nok := remote(n)
+	return oc != nc || oip != nip || ook != nok ||
+		old.Annotations[AnnotationVTEPMAC] != n.Annotations[AnnotationVTEPMAC] ||
+		!old.CreationTimestamp.Equal(&n.CreationTimestamp)
+}

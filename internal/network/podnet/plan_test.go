@@ -122,3 +122,23 @@ func TestVTEP(t *testing.T) {
 		t.Errorf("vtepAddr = %s", got)
 	}
 }
+
+func TestRoutingChanged(t *testing.T) {
+	base := testNode("n2", "100.64.2.0/24", "100.66.0.2", "0a:58:64:42:00:02")
+	heartbeat := base.DeepCopy()
+	heartbeat.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	heartbeat.Labels = map[string]string{"a": "b"}
+	if routingChanged(base, heartbeat) {
+		t.Error("a status heartbeat counts as a routing change")
+	}
+	for name, n := range map[string]*corev1.Node{
+		"pod CIDR": testNode("n2", "100.64.3.0/24", "100.66.0.2", "0a:58:64:42:00:02"),
+		"node IP":  testNode("n2", "100.64.2.0/24", "100.66.0.9", "0a:58:64:42:00:02"),
+		"VTEP MAC": testNode("n2", "100.64.2.0/24", "100.66.0.2", "0a:58:64:42:00:09"),
+		"no range": testNode("n2", "", "100.66.0.2", "0a:58:64:42:00:02"),
+	} {
+		if !routingChanged(base, n) {
+			t.Errorf("a changed %s is no routing change", name)
+		}
+	}
+}
