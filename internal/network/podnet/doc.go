@@ -34,5 +34,6 @@
 // or, in tests, to one given by handle. Run syncs on every Node event and every minute, retries
 // failures with backoff, and leaves everything in place when it returns, so pods keep talking
 // across agent restarts; Remove takes it all away for `gantry uninstall`. Run also turns on
-// IP forwarding (cni.EnableForwarding).
+// IP forwarding (cni.EnableForwarding). PodMTU gives the MTU the CNI config should give pods
+// (in vxlan mode the tunnel's).
 package podnet

@@ -170,3 +170,26 @@ func Remove() error {
 	defer h.Close()
 	return remove(h)
 }
+
+// PodMTU is the MTU the pods' interfaces (cni.Config.MTU) should have in cfg's mode: 0 (the
+// device default) in host-gw mode; in vxlan mode that of the device holding the node IP less
+// the VXLAN overhead, so that pods never send packets the tunnel cannot carry.
+func PodMTU(cfg Config) (int, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return 0, fmt.Errorf("pod network: netlink: %w", err)
+	}
+	defer h.Close()
+	return podMTU(h, cfg)
+}
+
+func podMTU(h *netlink.Handle, cfg Config) (int, error) {
+	if cfg.Mode != ModeVXLAN {
+		return 0, nil
+	}
+	parent, err := (&dataplane{h: h}).linkWithAddr(cfg.NodeIP)
+	if err != nil {
+		return 0, fmt.Errorf("pod network: %w", err)
+	}
+	return parent.Attrs().MTU - vxlanOverhead, nil
+}

@@ -357,14 +357,19 @@ func testNetwork(t *testing.T, mode string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("node 1's routes\n%v\nwant\n%v", got, want)
 	}
+	wantMTU := 0
 	if mode == ModeVXLAN {
+		wantMTU = 1500 - vxlanOverhead
 		link, err := h1.LinkByName(VXLANDevice)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if link.Attrs().MTU != 1500-vxlanOverhead {
-			t.Errorf("MTU %d, want %d", link.Attrs().MTU, 1500-vxlanOverhead)
+		if link.Attrs().MTU != wantMTU {
+			t.Errorf("MTU %d, want %d", link.Attrs().MTU, wantMTU)
 		}
+	}
+	if mtu, err := podMTU(h1, Config{Mode: mode, NodeIP: nodeIP(1)}); err != nil || mtu != wantMTU {
+		t.Errorf("pod MTU %d, %v; want %d", mtu, err, wantMTU)
 	}
 
 	// A deleted node's route goes, and so do its VXLAN entries.

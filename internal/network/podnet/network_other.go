@@ -21,5 +21,8 @@ func New(Config, coreinformers.NodeInformer) (*Network, error) {
 // Run fails: pod routes need Linux.
 func (*Network) Run(context.Context) error { return errors.ErrUnsupported }
 
+// PodMTU is 0, the device default.
+func PodMTU(Config) (int, error) { return 0, nil }
+
 // Remove has nothing to remove.
 func Remove() error { return nil }
