@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/gantryhq/gantry/internal/controllers/job"
 	"github.com/gantryhq/gantry/internal/controllers/localpath"
 	"github.com/gantryhq/gantry/internal/controllers/namespace"
+	"github.com/gantryhq/gantry/internal/controllers/nodeipam"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/controllers/persistentvolume"
 	"github.com/gantryhq/gantry/internal/controllers/podgc"
@@ -51,6 +53,8 @@ type controllerOptions struct {
 	nodeGracePeriod time.Duration
 	// localPathDir is where nodes keep local-path volumes.
 	localPathDir string
+	// ipam hands out the nodes' pod ranges.
+	ipam nodeipam.Options
 }
 
 // runControllers builds every controller over one shared informer factory and runs them until
@@ -70,7 +74,12 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 	recorders.StartRecordingToSink(ctx.Done())
 	defer recorders.Shutdown()
 	factory := informers.NewSharedInformerFactory(client, 0)
+	ipam, err := nodeipam.New(client, factory, recorders.DeprecatedNewLegacyRecorder("cidrAllocator"), opts.ipam)
+	if err != nil {
+		return err
+	}
 	controllers := map[string]runnable{
+		"nodeipam":         ipam,
 		"garbagecollector": garbagecollector.New(client.Discovery(), meta),
 		"namespace":        namespace.New(client, meta, factory),
 		"serviceaccount":   serviceaccount.New(client, factory),
@@ -99,6 +108,23 @@ func runControllers(ctx context.Context, cfg *rest.Config, opts controllerOption
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	return runAll(ctx, controllers)
+}
+
+// ipamOptions are the settings of the nodes' pod ranges in sc.
+func ipamOptions(sc ServerConfig) (nodeipam.Options, error) {
+	cluster, err := netip.ParsePrefix(sc.ClusterCIDR)
+	if err != nil {
+		return nodeipam.Options{}, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	service, err := netip.ParsePrefix(sc.ServiceCIDR)
+	if err != nil {
+		return nodeipam.Options{}, fmt.Errorf("--service-cidr: %w", err)
+	}
+	opts := nodeipam.Options{ClusterCIDR: cluster, NodeMaskSize: sc.NodeCIDRMaskSize, ServiceCIDR: service}
+	if err := opts.Validate(); err != nil {
+		return nodeipam.Options{}, fmt.Errorf("--cluster-cidr, --node-cidr-mask-size: %w", err)
+	}
+	return opts, nil
 }
 
 // runScheduler runs the scheduler until ctx is done.

@@ -46,11 +46,13 @@ type ServerConfig struct {
 	HTTPSPort int
 	// RegistryPort is the port of the embedded OCI registry (plain HTTP, on BindAddress);
 	// 0 picks a free one (tests).
-	RegistryPort  int
-	ServiceCIDR   string
-	ClusterCIDR   string
-	ClusterDomain string
-	DisableAgent  bool
+	RegistryPort int
+	ServiceCIDR  string
+	ClusterCIDR  string
+	// NodeCIDRMaskSize is the prefix length of each node's pod range out of ClusterCIDR.
+	NodeCIDRMaskSize int
+	ClusterDomain    string
+	DisableAgent     bool
 	// DisableScheduler leaves pods to a scheduler run elsewhere (tests, side-by-side
 	// measurements with another scheduler).
 	DisableScheduler bool
@@ -81,6 +83,7 @@ func DefaultServerConfig() ServerConfig {
 		RegistryPort:           5000,
 		ServiceCIDR:            "100.65.0.0/16",
 		ClusterCIDR:            "100.64.0.0/16",
+		NodeCIDRMaskSize:       24,
 		ClusterDomain:          "cluster.local",
 		NodeMonitorGracePeriod: nodelifecycle.DefaultGracePeriod,
 		AllowPrivileged:        true,
@@ -258,11 +261,15 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 	if err != nil {
 		return err
 	}
+	ipam, err := ipamOptions(sc)
+	if err != nil {
+		return err
+	}
 	ctx, s.stopLoops = context.WithCancel(ctx)
 	if !sc.DisableControllers {
 		s.leading(ctx, cfg, "gantry-controllers", func(ctx context.Context) error {
 			return runControllers(ctx, cfg, controllerOptions{caPEM: cluster.CA.CertPEM, ca: cluster.CA, nodeGracePeriod: sc.NodeMonitorGracePeriod,
-				localPathDir: sc.localPathDir()})
+				localPathDir: sc.localPathDir(), ipam: ipam})
 		})
 	}
 	if !sc.DisableScheduler {

@@ -34,6 +34,11 @@ type Config struct {
 	// default, /var/lib/cni/networks, if empty. Give every cluster (and test) on a machine its
 	// own, or two of them hand out the same addresses.
 	IPAMDataDir string
+	// DisableIPMasq leaves out the bridge plugin's masquerade of pod traffic leaving the pod
+	// range, for when the node's service proxy masquerades traffic leaving the cluster in its
+	// own nftables table (the plugin's rules would masquerade pod-to-pod traffic between nodes
+	// too).
+	DisableIPMasq bool
 }
 
 // The conflist, in the shape the plugins read it. Loopback is not listed: containerd's CRI
@@ -103,8 +108,9 @@ func Marshal(cfg Config) ([]byte, error) {
 				Bridge: cfg.Bridge,
 				// The bridge holds the gateway address, so the host reaches pods directly.
 				IsGateway: true,
-				// Traffic from pods to outside the pod range leaves with the node's address.
-				IPMasq: true,
+				// Traffic from pods to outside the pod range leaves with the node's address,
+				// unless the service proxy does that.
+				IPMasq: !cfg.DisableIPMasq,
 				// A pod reaching itself through a Service address comes back in on its own port.
 				HairpinMode: true,
 				MTU:         cfg.MTU,

@@ -98,6 +98,47 @@ func TestMarshal(t *testing.T) {
 }
 `,
 		},
+		{
+			name: "masquerade left to the service proxy",
+			cfg:  Config{PodCIDR: netip.MustParsePrefix("100.64.3.0/24"), DisableIPMasq: true},
+			want: `{
+  "cniVersion": "1.0.0",
+  "name": "gantry",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "gantry0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [
+          [
+            {
+              "subnet": "100.64.3.0/24",
+              "gateway": "100.64.3.1"
+            }
+          ]
+        ],
+        "routes": [
+          {
+            "dst": "0.0.0.0/0"
+          }
+        ]
+      }
+    },
+    {
+      "type": "portmap",
+      "capabilities": {
+        "portMappings": true
+      },
+      "snat": true
+    }
+  ]
+}
+`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,8 @@
 // pod CIDR as the pods' gateway. WriteConfig writes the one conflist containerd reads:
 //
 //   - bridge: a veth pair per pod on the bridge; isGateway so the node routes to its pods
-//     directly; ipMasq so pods reach beyond the cluster with the node's address; hairpinMode so
+//     directly; ipMasq so pods reach beyond the cluster with the node's address (off with
+//     Config.DisableIPMasq when the service proxy's nftables table masquerades); hairpinMode so
 //     a pod reaching itself through a Service address gets its packets back;
 //   - host-local IPAM over the pod CIDR with a default route through the gateway, its leases
 //     kept under Config.IPAMDataDir so that clusters and tests on one machine never share them;
