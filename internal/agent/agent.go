@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,19 @@ type Config struct {
 	Runtime cri.RuntimeService
 	Images  cri.ImageManagerService
 	Volumes Volumes
+	// Informers are cluster-wide informers (services) the agent may share with the node's
+	// other parts; nil makes its own. Run starts them.
+	Informers informers.SharedInformerFactory
+	// Network, if set, is started once the node has its pod range (spec.podCIDR, given by
+	// the server): no pod runs, and the node is not Ready, before it is.
+	Network Network
+}
+
+// Network is the node's pod network.
+type Network interface {
+	// Start sets the network up for node, whose spec.podCIDR is set, and keeps it up until
+	// ctx ends. It returns once pods can be given addresses.
+	Start(ctx context.Context, node *corev1.Node) error
 }
 
 // Agent runs one node.
@@ -111,6 +125,8 @@ type Agent struct {
 	nodeUID types.UID
 	// runtimeType is the CRI runtime's name, the scheme of container IDs ("containerd").
 	runtimeType string
+	// networkReady is set once the pod network is up.
+	networkReady atomic.Bool
 }
 
 // New makes an agent; Run starts it.
@@ -136,6 +152,9 @@ func New(cfg Config) (*Agent, error) {
 		synced:   make(chan struct{}),
 		runtime:  map[types.UID]*podRuntime{},
 	}
+	// Without a pod network to wait for (a runtime that brings its own), the network is
+	// the runtime's business and counts as ready.
+	a.networkReady.Store(cfg.Network == nil)
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
 	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
@@ -145,7 +164,10 @@ func New(cfg Config) (*Agent, error) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 	})
 	podFactory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, onNode)
-	svcFactory := informers.NewSharedInformerFactory(cfg.Client, 0)
+	svcFactory := cfg.Informers
+	if svcFactory == nil {
+		svcFactory = informers.NewSharedInformerFactory(cfg.Client, 0)
+	}
 	a.factories = []informers.SharedInformerFactory{podFactory, svcFactory}
 	podInformer := podFactory.Core().V1().Pods()
 	a.pods = podInformer.Lister()
@@ -170,6 +192,9 @@ func New(cfg Config) (*Agent, error) {
 // agent stops: a restarted agent adopts them.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.registerNode(ctx); err != nil {
+		return err
+	}
+	if err := a.startNetwork(ctx); err != nil {
 		return err
 	}
 	a.recorder.Eventf(nodeRef(a.cfg.NodeName), corev1.EventTypeNormal, "Starting", "Starting kubelet.")

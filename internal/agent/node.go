@@ -126,8 +126,11 @@ func (a *Agent) writeNodeStatus(ctx context.Context, v *runtimeapi.VersionRespon
 		st.Images = images
 	}
 	ready, reason, message := true, "KubeletReady", "kubelet is posting ready status"
-	if v == nil {
+	switch {
+	case v == nil:
 		ready, reason, message = false, "KubeletNotReady", "container runtime is down"
+	case !a.networkReady.Load():
+		ready, reason, message = false, "KubeletNotReady", "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:the node has no pod range (spec.podCIDR) yet"
 	}
 	conditions := []corev1.NodeCondition{
 		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"},
@@ -295,4 +298,41 @@ func (a *Agent) holdLease(l *coordinationv1.Lease, now metav1.MicroTime) {
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDuration.Seconds()))
 	l.Spec.RenewTime = &now
 	l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: a.cfg.NodeName, UID: a.nodeUID}}
+}
+
+// startNetwork waits for the node's pod range and starts the pod network with it; the node
+// turns Ready then.
+func (a *Agent) startNetwork(ctx context.Context) error {
+	if a.cfg.Network == nil {
+		return nil
+	}
+	node := a.node
+	waited := a.clock.Now()
+	for node.Spec.PodCIDR == "" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.clock.After(250 * time.Millisecond):
+		}
+		fresh, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+		if err != nil {
+			a.log.Warn("read node", "err", err)
+			continue
+		}
+		node = fresh
+		if a.clock.Since(waited) > 10*time.Second {
+			a.log.Info("waiting for the node's pod range (spec.podCIDR) from the server")
+			waited = a.clock.Now()
+		}
+	}
+	a.node = node
+	if err := a.cfg.Network.Start(ctx, node); err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	a.networkReady.Store(true)
+	v, err := a.rt.Version(ctx, "")
+	if err != nil {
+		v = nil
+	}
+	return a.writeNodeStatus(ctx, v, true)
 }

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/gantryhq/gantry/internal/images"
 	"github.com/gantryhq/gantry/internal/network/cni"
 	"github.com/gantryhq/gantry/internal/runtime/cri"
+	"github.com/gantryhq/gantry/internal/uninstall"
 )
 
 // AgentConfig is the configuration of a node agent: `gantry agent`, or the one inside
@@ -42,24 +44,19 @@ type AgentConfig struct {
 	// containerd.
 	ContainerRuntimeEndpoint string
 	// Registry is the cluster registry's host:port, which the node's containerd pulls
-	// cluster images (localhost:5000/…) and imported images from.
+	// cluster images (localhost:5000/…) and imported images from; empty is the server's
+	// registry port on the API server's host.
 	Registry string
-	// PodCIDR is the range of this node's pod IPs.
-	PodCIDR       string
-	ClusterDomain string
-	Labels        map[string]string
+	Labels   map[string]string
 }
 
 // DefaultAgentConfig has the defaults of DESIGN.md.
 func DefaultAgentConfig() AgentConfig {
 	host, _ := os.Hostname()
 	return AgentConfig{
-		DataDir:       "/var/lib/gantry",
-		NodeName:      strings.ToLower(host),
-		NodePort:      10250,
-		Registry:      "127.0.0.1:5000",
-		PodCIDR:       "100.64.0.0/24",
-		ClusterDomain: "cluster.local",
+		DataDir:  "/var/lib/gantry",
+		NodeName: strings.ToLower(host),
+		NodePort: 10250,
 	}
 }
 
@@ -70,20 +67,34 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 	if err != nil {
 		return err
 	}
-	podCIDR, err := netip.ParsePrefix(cfg.PodCIDR)
-	if err != nil {
-		return fmt.Errorf("--pod-cidr: %w", err)
+	root := filepath.Join(cfg.DataDir, "agent")
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return fmt.Errorf("create the agent's directory: %w", err)
+	}
+	if err := uninstall.WritePID(cfg.DataDir, "agent"); err != nil {
+		return err
 	}
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return err
 	}
+	info, err := readClusterInfo(ctx, client)
+	if err != nil {
+		return err
+	}
+	if cfg.Registry == "" {
+		if cfg.Registry, err = registryAddress(restConfig.Host, info.RegistryPort); err != nil {
+			return err
+		}
+	}
 	if err := cni.EnableForwarding(); err != nil {
 		return err
 	}
+	// The CNI configuration is written once the node has its pod range; containerd picks
+	// it up from this directory when it appears.
 	cniConf := filepath.Join(cfg.DataDir, "cni", "net.d")
-	if err := cni.WriteConfig(cniConf, cni.Config{PodCIDR: podCIDR, IPAMDataDir: filepath.Join(cfg.DataDir, "cni", "networks")}); err != nil {
-		return err
+	if err := os.MkdirAll(cniConf, 0o755); err != nil {
+		return fmt.Errorf("create the CNI configuration directory: %w", err)
 	}
 	endpoint := cfg.ContainerRuntimeEndpoint
 	if endpoint == "" {
@@ -103,10 +114,6 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 	rt, img, err := cri.Connect(ctx, endpoint)
 	if err != nil {
 		return err
-	}
-	root := filepath.Join(cfg.DataDir, "agent")
-	if err := os.MkdirAll(root, 0o750); err != nil {
-		return fmt.Errorf("create the agent's directory: %w", err)
 	}
 	capacity, err := stats.Capacity(root)
 	if err != nil {
@@ -137,10 +144,18 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 		}
 	}()
 
+	factory := informers.NewSharedInformerFactory(client, 0)
+	dnsIP, err := startServices(ctx, client, factory, cfg.DataDir, cfg.NodeName, info)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Config{
 		NodeName: cfg.NodeName, NodeIP: nodeIP, Root: root, Port: ln.Addr().(*net.TCPAddr).Port,
-		ClusterDomain: cfg.ClusterDomain,
-		Capacity:      capacity,
+		ClusterDNS: []netip.Addr{dnsIP}, ClusterDomain: info.ClusterDomain,
+		Informers: factory,
+		Network: &podNetwork{nodeName: cfg.NodeName, nodeIP: nodeIP, cniDir: cniConf,
+			ipamDir: filepath.Join(cfg.DataDir, "cni", "networks"), info: info, client: client, factory: factory},
+		Capacity: capacity,
 		SystemReserved: corev1.ResourceList{
 			// The kubelet's default hard eviction threshold for memory, kept from pods.
 			corev1.ResourceMemory: resource.MustParse("100Mi"),

@@ -17,12 +17,12 @@ import (
 	"github.com/gantryhq/gantry/internal/pki"
 )
 
-// loopbackConfig is the rest.Config the server's own control loops use to reach its API: a
+// loopbackConfig is the rest.Config the server's own parts use to reach its API as user in group: a
 // client certificate of the cluster CA, with rate limits fit for a local connection. Like
 // kube-controller-manager's, it speaks protobuf, the cheapest form to encode and decode;
 // JSON is accepted for what has no protobuf form.
-func loopbackConfig(cluster *pki.Cluster, url, user string) (*rest.Config, error) {
-	certPEM, keyPEM, err := cluster.CA.IssueClient(user, []string{pki.GroupMasters}, pki.ClientValidity)
+func loopbackConfig(cluster *pki.Cluster, url, user, group string) (*rest.Config, error) {
+	certPEM, keyPEM, err := cluster.CA.IssueClient(user, []string{group}, pki.ClientValidity)
 	if err != nil {
 		return nil, fmt.Errorf("issue %s certificate: %w", user, err)
 	}

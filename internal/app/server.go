@@ -26,10 +26,12 @@ import (
 	"github.com/gantryhq/gantry/internal/apiserver"
 	"github.com/gantryhq/gantry/internal/apiserver/openapi"
 	"github.com/gantryhq/gantry/internal/auth/authn"
+	"github.com/gantryhq/gantry/internal/auth/authz"
 	"github.com/gantryhq/gantry/internal/controllers/nodelifecycle"
 	"github.com/gantryhq/gantry/internal/pki"
 	"github.com/gantryhq/gantry/internal/registry"
 	"github.com/gantryhq/gantry/internal/storage/etcd"
+	"github.com/gantryhq/gantry/internal/uninstall"
 )
 
 // KubernetesVersion is the Kubernetes release whose API Gantry serves.
@@ -52,7 +54,10 @@ type ServerConfig struct {
 	// NodeCIDRMaskSize is the prefix length of each node's pod range out of ClusterCIDR.
 	NodeCIDRMaskSize int
 	ClusterDomain    string
-	DisableAgent     bool
+	// PodNetwork is how pod traffic crosses nodes: "host-gw" (nodes share a link) or
+	// "vxlan".
+	PodNetwork   string
+	DisableAgent bool
 	// DisableScheduler leaves pods to a scheduler run elsewhere (tests, side-by-side
 	// measurements with another scheduler).
 	DisableScheduler bool
@@ -84,6 +89,7 @@ func DefaultServerConfig() ServerConfig {
 		ServiceCIDR:            "100.65.0.0/16",
 		ClusterCIDR:            "100.64.0.0/16",
 		NodeCIDRMaskSize:       24,
+		PodNetwork:             "host-gw",
 		ClusterDomain:          "cluster.local",
 		NodeMonitorGracePeriod: nodelifecycle.DefaultGracePeriod,
 		AllowPrivileged:        true,
@@ -127,6 +133,9 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := uninstall.WritePID(cfg.DataDir, "server"); err != nil {
+		return nil, err
 	}
 	cluster, err := pki.EnsureCluster(cfg.DataDir, pki.Options{ServiceCIDR: cfg.ServiceCIDR, ClusterDomain: cfg.ClusterDomain})
 	if err != nil {
@@ -257,12 +266,19 @@ func (sc ServerConfig) localPathDir() string {
 
 // startControlLoops runs the controllers while this server holds their lease.
 func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, url string, sc ServerConfig) error {
-	cfg, err := loopbackConfig(cluster, url, "system:gantry-controllers")
+	cfg, err := loopbackConfig(cluster, url, "system:gantry-controllers", pki.GroupMasters)
 	if err != nil {
 		return err
 	}
 	ipam, err := ipamOptions(sc)
 	if err != nil {
+		return err
+	}
+	ci, err := sc.clusterInfo(s.RegistryAddr)
+	if err != nil {
+		return err
+	}
+	if err := publishClusterInfo(ctx, cfg, ci); err != nil {
 		return err
 	}
 	ctx, s.stopLoops = context.WithCancel(ctx)
@@ -289,13 +305,8 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 // started to be a single-node cluster must not pretend to be one.
 func (s *Server) startAgent(ctx context.Context, cluster *pki.Cluster, url string, sc ServerConfig) error {
 	ac := sc.Agent
-	ac.DataDir, ac.ClusterDomain, ac.Registry = sc.DataDir, sc.ClusterDomain, s.RegistryAddr
-	first, err := firstSubnet(sc.ClusterCIDR)
-	if err != nil {
-		return err
-	}
-	ac.PodCIDR = first
-	cfg, err := loopbackConfig(cluster, url, "system:node:"+ac.NodeName)
+	ac.DataDir, ac.Registry = sc.DataDir, s.RegistryAddr
+	cfg, err := loopbackConfig(cluster, url, "system:node:"+ac.NodeName, authz.GroupNodes)
 	if err != nil {
 		return err
 	}
@@ -311,18 +322,6 @@ func (s *Server) startAgent(ctx context.Context, cluster *pki.Cluster, url strin
 		}
 	}()
 	return nil
-}
-
-// firstSubnet is the first /24 of the cluster's pod range: a single-node cluster's pods.
-func firstSubnet(clusterCIDR string) (string, error) {
-	p, err := netip.ParsePrefix(clusterCIDR)
-	if err != nil {
-		return "", fmt.Errorf("--cluster-cidr: %w", err)
-	}
-	if p.Bits() > 24 {
-		return p.String(), nil
-	}
-	return netip.PrefixFrom(p.Addr(), 24).Masked().String(), nil
 }
 
 // leading runs fn in the background whenever this server holds the Lease name.
@@ -397,4 +396,26 @@ func localAddress(bind string) string {
 		return "127.0.0.1"
 	}
 	return bind
+}
+
+// clusterInfo is the layout the server publishes for agents; registry is its registry's
+// address, of which agents take the port.
+func (sc ServerConfig) clusterInfo(registry string) (clusterInfo, error) {
+	ci := clusterInfo{ClusterDomain: sc.ClusterDomain, PodNetwork: sc.PodNetwork}
+	var err error
+	if ci.ClusterCIDR, err = netip.ParsePrefix(sc.ClusterCIDR); err != nil {
+		return ci, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	if ci.ServiceCIDR, err = netip.ParsePrefix(sc.ServiceCIDR); err != nil {
+		return ci, fmt.Errorf("--service-cidr: %w", err)
+	}
+	if sc.PodNetwork != "host-gw" && sc.PodNetwork != "vxlan" {
+		return ci, fmt.Errorf("--pod-network %q: want host-gw or vxlan", sc.PodNetwork)
+	}
+	_, port, err := net.SplitHostPort(registry)
+	if err != nil {
+		return ci, err
+	}
+	ci.RegistryPort, err = strconv.Atoi(port)
+	return ci, err
 }

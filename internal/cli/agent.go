@@ -62,9 +62,6 @@ Simulated nodes need an admin kubeconfig (a node certificate writes only its own
 				return err
 			}
 			if !simulated {
-				if cmd.Flags().Changed("pod-cidr") {
-					real.PodCIDR = podCIDR
-				}
 				return app.RunAgent(ctx, real, cfg)
 			}
 			opts.Nodes = nodes
@@ -90,7 +87,7 @@ Simulated nodes need an admin kubeconfig (a node certificate writes only its own
 	f.StringVar(&real.NodeIP, "node-ip", real.NodeIP, "the node's InternalIP, where the API server reaches the agent (default: the address of the default route's interface)")
 	f.IntVar(&real.NodePort, "node-port", real.NodePort, "port of the agent's API (logs, exec, port-forward, stats)")
 	f.StringVar(&real.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI runtime (unix:///run/containerd/containerd.sock) instead of the agent's own containerd")
-	f.StringVar(&real.Registry, "registry", real.Registry, "host:port of the cluster's registry, that images are pulled from")
+	f.StringVar(&real.Registry, "registry", real.Registry, "host:port of the cluster's registry, that images are pulled from (default: the registry port on the API server's host)")
 	f.StringVar(&opts.NodePrefix, "node-prefix", opts.NodePrefix, "simulated nodes are named <prefix>-0, <prefix>-1, …")
 	f.StringVar(&cpu, "cpu", "8", "CPU capacity of each node")
 	f.StringVar(&memory, "memory", "32Gi", "memory capacity of each node")

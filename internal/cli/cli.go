@@ -32,7 +32,8 @@ func Run(args []string) int {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 		return nil
 	}
-	root.AddCommand(newServerCommand(), newKubectlCommand(), newBenchCommand(), newAgentCommand(), newImageCommand(), newDevCommand(), newTokenCommand())
+	root.AddCommand(newServerCommand(), newKubectlCommand(), newBenchCommand(), newAgentCommand(), newImageCommand(),
+		newDevCommand(), newTokenCommand(), newUninstallCommand())
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)

@@ -37,6 +37,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "range of service cluster IPs")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "range of pod IPs")
 	f.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", cfg.NodeCIDRMaskSize, "prefix length of each node's pod range out of --cluster-cidr")
+	f.StringVar(&cfg.PodNetwork, "pod-network", cfg.PodNetwork, "how pod traffic crosses nodes: host-gw (routes via the nodes' addresses; nodes share a link) or vxlan")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "DNS domain of the cluster")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may stop reporting before it is marked Unknown and its pods are moved")
 	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", cfg.AllowPrivileged, "admit privileged containers")

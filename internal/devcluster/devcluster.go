@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -28,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gantryhq/gantry/internal/uninstall"
 )
 
 // Options describe a dev cluster. Zero values take the defaults.
@@ -292,7 +293,7 @@ func Destroy(opts Options) error {
 	var errs []error
 	dirs, _ := filepath.Glob(filepath.Join(opts.DataDir, "node-*"))
 	for _, dir := range append(dirs, filepath.Join(opts.DataDir, "server")) {
-		killUnder(dir)
+		uninstall.KillUnder(dir)
 	}
 	netnses, _ := filepath.Glob("/run/netns/" + opts.Bridge + "-*")
 	for _, ns := range netnses {
@@ -310,45 +311,6 @@ func Destroy(opts Options) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// killUnder kills the processes whose command line names dir (agents, the server, their
-// containerd and shims), the containers runc runs for that containerd, and unmounts what
-// is mounted under dir.
-func killUnder(dir string) {
-	root := filepath.Join(dir, "containerd", "state", "runc", "k8s.io")
-	out, _ := exec.Command("runc", "--root", root, "list", "-q").Output()
-	for _, id := range strings.Fields(string(out)) {
-		exec.Command("runc", "--root", root, "kill", id, "KILL").Run()
-		exec.Command("runc", "--root", root, "delete", "--force", id).Run()
-	}
-	out, _ = exec.Command("pgrep", "-f", dir+"( |/|$)").Output()
-	for _, pid := range strings.Fields(string(out)) {
-		if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() {
-			syscall.Kill(n, syscall.SIGKILL)
-		}
-	}
-	unmountUnder(dir)
-}
-
-// unmountUnder lazily unmounts every mount point under dir, deepest first.
-func unmountUnder(dir string) {
-	data, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && (f[1] == dir || strings.HasPrefix(f[1], dir+"/")) {
-			points = append(points, f[1])
-		}
-	}
-	for i := len(points) - 1; i >= 0; i-- {
-		if err := syscall.Unmount(points[i], syscall.MNT_DETACH); err != nil {
-			slog.Debug("unmount", "path", points[i], "err", err)
-		}
-	}
 }
 
 func linkExists(netns, name string) bool {

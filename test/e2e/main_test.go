@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 	if shared != nil {
 		shared.destroy(code != 0)
 	}
+	destroyMulti(code != 0)
 	os.Exit(code)
 }
 

@@ -30,11 +30,6 @@ const (
 	// RouteProtocol marks the routes Gantry makes (`ip route show proto 77`), so that it only
 	// ever changes or removes its own. It is not in iproute2's rt_protos.
 	RouteProtocol = 77
-	// LocalTable is the routing table of the service range's route for this host's own
-	// traffic, consulted through a rule of RulePriority (before the main table's 32766) for
-	// packets from local processes (`iif lo`).
-	LocalTable   = 77
-	RulePriority = 1077
 )
 
 // Config describes this node's part of the pod network.

@@ -39,9 +39,6 @@ func (d *dataplane) apply(p plan) error {
 	if err := d.syncRoutes(p.Routes, vxlan, lo.Attrs().Index); err != nil {
 		return err
 	}
-	if err := d.syncRules(p.Routes); err != nil {
-		return err
-	}
 	if vxlan != 0 {
 		return d.syncPeers(p.Peers, vxlan)
 	}
@@ -164,7 +161,7 @@ func (d *dataplane) linkWithAddr(addr netip.Addr) (netlink.Link, error) {
 	return nil, fmt.Errorf("no device holds the node IP %s", addr)
 }
 
-// syncRoutes makes our routes (those of RouteProtocol in the main table and LocalTable)
+// syncRoutes makes our routes (those of RouteProtocol in the main table)
 // exactly want: stale ones are deleted, missing or different ones replaced.
 func (d *dataplane) syncRoutes(want []route, vxlan, lo int) error {
 	have, err := ourRoutes(d.h)
@@ -204,9 +201,6 @@ func (d *dataplane) syncRoutes(want []route, vxlan, lo int) error {
 // toNetlink is r as the kernel's route.
 func toNetlink(r route, vxlan, lo int) netlink.Route {
 	nr := netlink.Route{Dst: ipNet(r.Dst), Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST}
-	if r.Local {
-		nr.Table = LocalTable
-	}
 	switch r.Kind {
 	case viaNode:
 		nr.Gw = r.Via.AsSlice()
@@ -225,60 +219,14 @@ func routeKey(r netlink.Route) string {
 	return fmt.Sprintf("%s|%d|%d|%s|%s", r.Dst, r.Table, r.Type, r.Gw, r.Src)
 }
 
-// ourRoutes lists the routes of RouteProtocol in the main table and LocalTable.
+// ourRoutes lists the routes of RouteProtocol in the main table.
 func ourRoutes(h *netlink.Handle) ([]netlink.Route, error) {
-	// Table 0 with RT_FILTER_TABLE asks for every table.
-	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_UNSPEC},
+	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN},
 		netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
-	return slices.DeleteFunc(routes, func(r netlink.Route) bool { return r.Table != unix.RT_TABLE_MAIN && r.Table != LocalTable }), nil
-}
-
-// syncRules makes the rules into LocalTable exactly one per local route: `from all iif lo
-// to <dst> lookup LocalTable`.
-func (d *dataplane) syncRules(routes []route) error {
-	var want []netip.Prefix
-	for _, r := range routes {
-		if r.Local {
-			want = append(want, r.Dst)
-		}
-	}
-	have, err := ourRules(d.h)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, r := range have {
-		p, ok := prefixOf(r.Dst)
-		if ok && r.IifName == "lo" && r.Priority == RulePriority && slices.Contains(want, p) {
-			want = slices.DeleteFunc(want, func(w netip.Prefix) bool { return w == p })
-			continue
-		}
-		if err := d.h.RuleDel(&r); err != nil {
-			errs = append(errs, fmt.Errorf("delete rule to %s: %w", r.Dst, err))
-		}
-	}
-	for _, p := range want {
-		rule := netlink.NewRule()
-		rule.Family, rule.Table, rule.Priority, rule.IifName, rule.Dst = netlink.FAMILY_V4, LocalTable, RulePriority, "lo", ipNet(p)
-		if err := d.h.RuleAdd(rule); err != nil {
-			errs = append(errs, fmt.Errorf("rule iif lo to %s lookup %d: %w", p, LocalTable, err))
-			continue
-		}
-		d.log.Info("rule added", "to", p, "table", LocalTable)
-	}
-	return errors.Join(errs...)
-}
-
-// ourRules lists the rules that look up LocalTable.
-func ourRules(h *netlink.Handle) ([]netlink.Rule, error) {
-	rules, err := h.RuleListFiltered(netlink.FAMILY_V4, &netlink.Rule{Table: LocalTable}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return nil, fmt.Errorf("list rules: %w", err)
-	}
-	return slices.DeleteFunc(rules, func(r netlink.Rule) bool { return r.Dst == nil }), nil
+	return routes, nil
 }
 
 // syncPeers makes the VXLAN device's neighbor (VTEP address → MAC) and FDB (MAC → node IP)
@@ -322,13 +270,9 @@ func (d *dataplane) syncPeers(peers []peer, vxlan int) error {
 	return errors.Join(errs...)
 }
 
-// remove deletes our routes, our rules and the VXLAN device (and with it its entries).
+// remove deletes our routes and the VXLAN device (and with it its entries).
 func remove(h *netlink.Handle) error {
 	routes, err := ourRoutes(h)
-	if err != nil {
-		return err
-	}
-	rules, err := ourRules(h)
 	if err != nil {
 		return err
 	}
@@ -336,11 +280,6 @@ func remove(h *netlink.Handle) error {
 	for _, r := range routes {
 		if err := h.RouteDel(&r); err != nil {
 			errs = append(errs, fmt.Errorf("delete route %s: %w", r, err))
-		}
-	}
-	for _, r := range rules {
-		if err := h.RuleDel(&r); err != nil {
-			errs = append(errs, fmt.Errorf("delete rule to %s: %w", r.Dst, err))
 		}
 	}
 	d := dataplane{h: h}

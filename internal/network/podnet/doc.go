@@ -13,19 +13,17 @@
 //     VTEP MAC is made from its IP (0a:58:<IP>), so it survives restarts, and published in the
 //     Node annotation gantry.dev/vtep-mac; a node is routed once its annotation is seen.
 //
-// Every node also gets blackhole routes for the cluster and service ranges: an address no
-// node or Service holds is dropped here instead of following the default route out of the
-// host (pod traffic to a Service is translated before routing, so it never meets them). A
-// process on the host itself needs one exception: the kernel refuses a local connect() to a
-// blackholed address (EINVAL) before the service proxy's nftables output chain can translate
-// it. So a rule `iif lo to <service range> lookup 77` sends this host's own traffic to table
-// 77, where the service range goes to lo: the lookup succeeds, a translated packet is routed
-// again to its endpoint, and one nobody translated is discarded when it comes back in on lo.
-// Neither range ever leaves the host.
+// Every node also gets a blackhole route for the cluster range, so that a pod address no
+// node holds is dropped here instead of following the default route out of the host, and a
+// route for the service range to lo: a packet to a Service is translated to an endpoint by
+// the service proxy's nftables table before it is routed (or, from this host's own
+// processes, routed again after translation), and one to a service address nothing
+// translated is refused by that table on its way to lo. A blackhole would not do for the
+// service range: the kernel refuses a local connect() to a blackholed address (EINVAL)
+// before the output chain can translate it. Neither range ever leaves the host.
 //
 // Our routes carry the protocol number RouteProtocol (77), so the package only ever changes or
-// deletes its own (and the rules into LocalTable), and each sync deletes those of ours that
-// the Nodes no longer ask for.
+// deletes its own, and each sync deletes those of ours that the Nodes no longer ask for.
 // Nodes claiming a range outside the cluster range, overlapping this node's or an older
 // node's, are not routed, so no Node object can steer other traffic.
 //

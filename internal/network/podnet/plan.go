@@ -19,16 +19,14 @@ const (
 	viaNode routeKind = iota
 	// viaVTEP: through another node's VXLAN address on the VXLAN device, onlink.
 	viaVTEP
-	// blackhole: dropped, for the cluster and service ranges not covered by a more specific
-	// route.
+	// blackhole: dropped, for the cluster range not covered by a more specific route.
 	blackhole
-	// discard: to the loopback device from this node's address, for the service range, in
-	// LocalTable, which only this host's own traffic consults. The blackhole would make the
-	// kernel refuse a local connect() to a Service IP (EINVAL) before the service proxy's
-	// nftables output chain can translate it; through lo the lookup succeeds, a translated
-	// packet is routed again to its endpoint, and an untranslated one is discarded when it
-	// comes back in on lo. Forwarded (pod) traffic must not use it: it would circle through lo
-	// until its TTL ran out.
+	// discard: to the loopback device from this node's address, for the service range. A
+	// blackhole would make the kernel refuse a local connect() to a Service IP (EINVAL)
+	// before the service proxy's nftables output chain can translate it; through lo the
+	// lookup succeeds and a translated packet is routed again to its endpoint. A packet to a
+	// service address that nothing translated (no such Service, or no endpoints) is refused
+	// by the proxy's filter chains on its way to lo, so it never leaves the node.
 	discard
 )
 
@@ -40,8 +38,6 @@ type route struct {
 	Via netip.Addr
 	// Src is the preferred source of a discard route.
 	Src netip.Addr
-	// Local puts the route in LocalTable, for this host's own traffic only.
-	Local bool
 }
 
 // String renders r as `ip route` shows it.
@@ -54,7 +50,7 @@ func (r route) String() string {
 	case blackhole:
 		return fmt.Sprintf("blackhole %s", r.Dst)
 	default:
-		return fmt.Sprintf("%s dev lo src %s table %d", r.Dst, r.Src, LocalTable)
+		return fmt.Sprintf("%s dev lo src %s", r.Dst, r.Src)
 	}
 }
 
@@ -79,8 +75,7 @@ type plan struct {
 func desired(cfg Config, nodes []*corev1.Node, log *slog.Logger) plan {
 	p := plan{Routes: []route{
 		{Dst: cfg.ClusterCIDR, Kind: blackhole},
-		{Dst: cfg.ServiceCIDR, Kind: blackhole},
-		{Dst: cfg.ServiceCIDR, Kind: discard, Src: cfg.NodeIP, Local: true},
+		{Dst: cfg.ServiceCIDR, Kind: discard, Src: cfg.NodeIP},
 	}}
 	// Oldest first: if two Nodes claim one range (the allocator never does that), the node
 	// that had it first keeps it.

@@ -58,14 +58,12 @@ func TestDesired(t *testing.T) {
 			"blackhole 100.64.0.0/16",
 			"100.64.2.0/24 via 100.66.0.2",
 			"100.64.3.0/24 via 100.66.0.3",
-			"blackhole 100.65.0.0/16",
-			"100.65.0.0/16 dev lo src 100.66.0.1 table 77",
+			"100.65.0.0/16 dev lo src 100.66.0.1",
 		}, nil},
 		{ModeVXLAN, []string{
 			"blackhole 100.64.0.0/16",
 			"100.64.3.0/24 via 100.64.3.0 dev gantry.vxlan onlink",
-			"blackhole 100.65.0.0/16",
-			"100.65.0.0/16 dev lo src 100.66.0.1 table 77",
+			"100.65.0.0/16 dev lo src 100.66.0.1",
 		}, []string{"n3 100.66.0.3 100.64.3.0 0a:58:64:42:00:03"}},
 	}
 	for _, tt := range tests {

@@ -25,10 +25,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -159,7 +161,12 @@ func hog([]string) int {
 
 func sleep(args []string) int {
 	if len(args) == 0 || args[0] == "infinity" {
-		select {}
+		// Wait for a signal: as a container's first process nothing else would end it, and a
+		// bare select{} is a deadlock the Go runtime kills.
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		<-stop
+		return 0
 	}
 	s, err := strconv.ParseFloat(args[0], 64)
 	if err != nil {
