@@ -137,7 +137,8 @@ func runScheduler(ctx context.Context, exe, dir string, opts SchedulerOptions, w
 	if err != nil {
 		return res, err
 	}
-	srv, err := startServer(exe, opts.Env, dir, port, "--disable-agent")
+	// Pod ranges for 8,192 nodes, so that none is left NetworkUnavailable (and tainted).
+	srv, err := startServer(exe, opts.Env, dir, port, "--disable-agent", "--node-cidr-mask-size", "29")
 	if err != nil {
 		return res, err
 	}

@@ -23,6 +23,10 @@ func newServerCommand() *cobra.Command {
 			defer stop()
 			s, err := app.StartServer(ctx, cfg)
 			if err != nil {
+				if ctx.Err() != nil {
+					// Stopped by a signal while starting: a clean stop, not a failure.
+					return nil
+				}
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "\nGantry is running. Use it with:\n  gantry kubectl --kubeconfig %s get nodes\nJoin other machines with:\n  %s\n\n", s.Kubeconfig, s.JoinCommand)

@@ -94,17 +94,16 @@ func TestJoinNode(t *testing.T) {
 	node := kubernetes.NewForConfigOrDie(cfg)
 
 	// What a node agent does.
-	n1, err := node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create node n1: %v", err)
 	}
-	n1.Labels = map[string]string{"rack": "2"}
-	if _, err := node.CoreV1().Nodes().Update(ctx, n1, metav1.UpdateOptions{}); err != nil {
+	if err := updateNode(ctx, node, "n1", false, func(n1 *corev1.Node) { n1.Labels = map[string]string{"rack": "2"} }); err != nil {
 		t.Errorf("update node n1: %v", err)
 	}
-	n1, _ = node.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
-	n1.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now()}}
-	if _, err := node.CoreV1().Nodes().UpdateStatus(ctx, n1, metav1.UpdateOptions{}); err != nil {
+	err = updateNode(ctx, node, "n1", true, func(n1 *corev1.Node) {
+		n1.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now()}}
+	})
+	if err != nil {
 		t.Errorf("update node n1 status: %v", err)
 	}
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "n1", Namespace: "kube-node-lease"},

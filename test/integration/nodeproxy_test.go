@@ -79,14 +79,16 @@ func agentPod(t *testing.T, c *cluster) *nodeservertest.Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.Status = corev1.NodeStatus{
-		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-node.invalid"}, {Type: corev1.NodeInternalIP, Address: "127.0.0.1"}},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(ln.Addr().(*net.TCPAddr).Port)}},
-		Capacity:        corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
-		Allocatable:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
-		Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}},
-	}
-	if _, err := c.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+	err = updateNode(ctx, c.client, node.Name, true, func(node *corev1.Node) {
+		node.Status = corev1.NodeStatus{
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "agent-node.invalid"}, {Type: corev1.NodeInternalIP, Address: "127.0.0.1"}},
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(ln.Addr().(*net.TCPAddr).Port)}},
+			Capacity:        corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
+			Allocatable:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
+			Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}},
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -300,9 +302,11 @@ func TestNodeProxyTop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
-	gone.Status.DaemonEndpoints.KubeletEndpoint.Port = 1 // nothing listens there
-	if _, err := c.client.CoreV1().Nodes().UpdateStatus(ctx, gone, metav1.UpdateOptions{}); err != nil {
+	err = updateNode(ctx, c.client, gone.Name, true, func(gone *corev1.Node) {
+		gone.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+		gone.Status.DaemonEndpoints.KubeletEndpoint.Port = 1 // nothing listens there
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	expectTable(t, c.kubectl("top", "node"), []string{"NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"},

@@ -36,7 +36,7 @@ func TestTokenConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(cfg.CAData, cluster.CA.CertPEM) || cfg.BearerToken != cluster.Token.String() || cfg.Insecure {
+	if !bytes.Equal(cfg.CAData, cluster.CA.CertPEM) || cfg.BearerToken != cluster.Token.BearerToken() || cfg.Insecure {
 		t.Errorf("config = %+v", cfg)
 	}
 	// The pinned CA verifies the server in the usual way, and the token goes as a bearer token.
@@ -49,7 +49,7 @@ func TestTokenConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if gotAuth != "Bearer "+cluster.Token.String() {
+	if gotAuth != "Bearer "+cluster.Token.BearerToken() {
 		t.Errorf("Authorization = %q", gotAuth)
 	}
 

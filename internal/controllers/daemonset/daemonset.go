@@ -148,11 +148,14 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 
 // sync manages the pods, rolls them to the current revision and prunes history.
 func (c *Controller) sync(ctx context.Context, key string, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, hash string, old []*appsv1.ControllerRevision) error {
-	if err := c.manage(ctx, key, ds, nodes, pods, hash); err != nil {
+	changed, err := c.manage(ctx, key, ds, nodes, pods, hash)
+	if err != nil {
 		return err
 	}
-	// Roll only once the pods manage asked for have been observed.
-	if c.exp.Satisfied(key) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+	// Roll only over pods as they are: not in a pass whose pod list manage has just made stale
+	// (the cache may already show its writes, satisfying the expectations, while pods does
+	// not), and only once what earlier passes asked for has been observed.
+	if !changed && c.exp.Satisfied(key) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 		if err := c.rollingUpdate(ctx, key, ds, nodes, pods, hash); err != nil {
 			return err
 		}

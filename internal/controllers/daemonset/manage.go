@@ -21,8 +21,9 @@ import (
 const burst = 250
 
 // manage creates a pod on every eligible node that lacks one and deletes the pods that must
-// go: on ineligible nodes, failed or succeeded ones, and extra ones.
-func (c *Controller) manage(ctx context.Context, key string, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, hash string) error {
+// go: on ineligible nodes, failed or succeeded ones, and extra ones. It reports whether it
+// asked for any change.
+func (c *Controller) manage(ctx context.Context, key string, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, hash string) (bool, error) {
 	byNode := podsByNode(pods, false, c.log)
 	elig := newEligibility(ds)
 	surge := allowsSurge(ds)
@@ -68,7 +69,7 @@ func (c *Controller) manage(ctx context.Context, key string, ds *appsv1.DaemonSe
 			}
 		}
 	}
-	return c.syncNodes(ctx, key, ds, create, del, hash)
+	return len(create) > 0 || len(del) > 0, c.syncNodes(ctx, key, ds, create, del, hash)
 }
 
 // prune splits the pods of a node that may keep one into those still running and those to
