@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/internal/images"
+	"github.com/gantryhq/gantry/internal/uninstall"
 )
 
 // PodsOptions says what Pods measures. Zero values take the defaults.
@@ -103,7 +104,10 @@ func Pods(ctx context.Context, w io.Writer, opts PodsOptions) (err error) {
 	defer func() {
 		agent.Process.Signal(os.Interrupt)
 		agent.Wait()
-		removeNodeContainers(agentDir)
+		// The pods' sandboxes, containerd, the proxy's table, the routes: all the node made.
+		if err := uninstall.Run(context.Background(), uninstall.Options{DataDir: agentDir}); err != nil {
+			slog.Warn("remove the benchmark's node", "err", err)
+		}
 	}()
 	client, err := newClient(config, "")
 	if err != nil {
@@ -291,30 +295,6 @@ func shimMemory() int64 {
 		}
 	}
 	return total
-}
-
-// removeNodeContainers removes what the benchmark's containerd ran, and stops it.
-func removeNodeContainers(agentDir string) {
-	sock := filepath.Join(agentDir, "containerd", "containerd.sock")
-	ctr := func(args ...string) string {
-		out, _ := exec.Command("ctr", append([]string{"--address", sock, "--namespace", "k8s.io"}, args...)...).CombinedOutput()
-		return string(out)
-	}
-	for _, id := range strings.Fields(ctr("tasks", "ls", "-q")) {
-		ctr("tasks", "kill", "-s", "SIGKILL", id)
-	}
-	time.Sleep(time.Second)
-	for _, id := range strings.Fields(ctr("containers", "ls", "-q")) {
-		ctr("tasks", "delete", id)
-		ctr("containers", "delete", id)
-	}
-	if data, err := os.ReadFile(filepath.Join(agentDir, "containerd", "containerd.pid")); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			if p, err := os.FindProcess(pid); err == nil {
-				p.Signal(os.Interrupt)
-			}
-		}
-	}
 }
 
 type podsBatch struct {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gantryhq/gantry/internal/cli"
 	"github.com/gantryhq/gantry/internal/images"
+	"github.com/gantryhq/gantry/internal/uninstall"
 )
 
 // testImage is the image of test/images/testserver, pushed to the cluster's registry.
@@ -146,8 +147,8 @@ func (s *server) kill9() {
 }
 
 // destroy removes every pod through the API (so that the agent tears their sandboxes and
-// networks down), stops the server, and then makes sure nothing of it runs on, printing the
-// end of the server's log when the tests failed.
+// networks down), stops the server, and then uninstalls it, printing the end of the server's
+// log when the tests failed.
 func (s *server) destroy(failed bool) {
 	if failed {
 		if data, err := os.ReadFile(filepath.Join(s.dataDir, "server.log")); err == nil {
@@ -178,8 +179,11 @@ func (s *server) destroy(failed bool) {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
-	killLeftovers(s.dataDir)
-	os.RemoveAll(s.dataDir)
+	// What the node made on this machine (its nftables table, routes, bridge, DNS address)
+	// goes too, and whatever a failed test left running.
+	if err := uninstall.Run(context.Background(), uninstall.Options{DataDir: s.dataDir}); err != nil {
+		fmt.Fprintf(os.Stderr, "gantry uninstall: %v\n", err)
+	}
 }
 
 // ctr runs containerd's ctr against the server's containerd and returns the fields it printed.
@@ -187,25 +191,6 @@ func (s *server) ctr(args ...string) []string {
 	sock := filepath.Join(s.dataDir, "containerd", "containerd.sock")
 	out, _ := exec.Command("ctr", append([]string{"--address", sock, "--namespace", "k8s.io"}, args...)...).Output()
 	return strings.Fields(string(out))
-}
-
-// killLeftovers kills whatever containers of dataDir's containerd still run (runc keeps
-// their state under the data directory) and their shims, and unmounts what is mounted
-// there, so that a failed test leaves nothing running.
-func killLeftovers(dataDir string) {
-	root := filepath.Join(dataDir, "containerd", "state", "runc", "k8s.io")
-	out, _ := exec.Command("runc", "--root", root, "list", "-q").Output()
-	for _, id := range strings.Fields(string(out)) {
-		exec.Command("runc", "--root", root, "kill", id, "KILL").Run()
-		exec.Command("runc", "--root", root, "delete", "--force", id).Run()
-	}
-	out, _ = exec.Command("pgrep", "-f", "containerd-shim-runc-v2 .*"+dataDir).Output()
-	for _, pid := range strings.Fields(string(out)) {
-		if n, err := strconv.Atoi(pid); err == nil {
-			syscall.Kill(n, syscall.SIGKILL)
-		}
-	}
-	exec.Command("sh", "-c", "grep ' "+dataDir+"' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l").Run()
 }
 
 func (s *server) waitNodeReady() {
