@@ -153,7 +153,13 @@ func TestVolumeBinding(t *testing.T) {
 		if ev.Message != "waiting for first consumer to be created before binding" {
 			t.Errorf("event %q", ev.Message)
 		}
-		if pvc, ok := claimPhase("later"); ok || pvc.Spec.VolumeName != "" || pvc.Status.Phase != corev1.ClaimPending {
+		// The binder records Pending right after its event; the claim must stay unbound.
+		var pvc *corev1.PersistentVolumeClaim
+		eventually(t, "the claim Pending", func() bool {
+			pvc, _ = claimPhase("later")
+			return pvc.Status.Phase != ""
+		})
+		if pvc.Spec.VolumeName != "" || pvc.Status.Phase != corev1.ClaimPending {
 			t.Errorf("WaitForFirstConsumer claim: phase %s volume %q", pvc.Status.Phase, pvc.Spec.VolumeName)
 		}
 	})
