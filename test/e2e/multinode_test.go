@@ -29,7 +29,9 @@ import (
 // in network namespaces, each with its agent, containerd, routes, nftables table and DNS.
 var devOpts = devcluster.Options{
 	Nodes:  3,
-	Subnet: netip.MustParsePrefix("100.66.0.0/24"),
+	// The upper half of the dev cluster range, so that a `gantry dev cluster` running on the
+	// machine with its defaults does not collide.
+	Subnet: netip.MustParsePrefix("100.66.0.128/25"),
 	Bridge: "gantry-e2e",
 	Env:    []string{"GANTRY_TEST_MAIN=1"},
 	// Pod ranges apart from the single-node tests' server, whose pods share this machine.
