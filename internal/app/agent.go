@@ -74,6 +74,12 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 	if err := uninstall.WritePID(cfg.DataDir, "agent"); err != nil {
 		return err
 	}
+	if restConfig.QPS == 0 {
+		// The kubelet's defaults (kubeAPIQPS 50, kubeAPIBurst 100): client-go's own, 5 and 10,
+		// hold a burst of pod starts back by seconds, each pod costing a few status writes.
+		restConfig = rest.CopyConfig(restConfig)
+		restConfig.QPS, restConfig.Burst = 50, 100
+	}
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return err
