@@ -63,6 +63,11 @@ func DefaultAgentConfig() AgentConfig {
 // RunAgent runs a node agent until ctx ends: its containerd (unless it uses another
 // runtime), the pod network's CNI configuration, its API and the pods bound to the node.
 func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) error {
+	// A part the node cannot work without (the service proxy, DNS, the pod network) that
+	// fails stops the whole agent with its reason.
+	parent := ctx
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	nodeIP, err := nodeAddress(cfg.NodeIP)
 	if err != nil {
 		return err
@@ -151,7 +156,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 	}()
 
 	factory := informers.NewSharedInformerFactory(client, 0)
-	dnsIP, err := startServices(ctx, client, factory, cfg.DataDir, cfg.NodeName, info)
+	dnsIP, err := startServices(ctx, fail, client, factory, cfg.DataDir, cfg.NodeName, info)
 	if err != nil {
 		return err
 	}
@@ -160,7 +165,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 		ClusterDNS: []netip.Addr{dnsIP}, ClusterDomain: info.ClusterDomain,
 		Informers: factory,
 		Network: &podNetwork{nodeName: cfg.NodeName, nodeIP: nodeIP, cniDir: cniConf,
-			ipamDir: filepath.Join(cfg.DataDir, "cni", "networks"), info: info, client: client, factory: factory},
+			ipamDir: filepath.Join(cfg.DataDir, "cni", "networks"), info: info, client: client, factory: factory, fail: fail},
 		Capacity: capacity,
 		SystemReserved: corev1.ResourceList{
 			// The kubelet's default hard eviction threshold for memory, kept from pods.
@@ -171,7 +176,11 @@ func RunAgent(ctx context.Context, cfg AgentConfig, restConfig *rest.Config) err
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	err = a.Run(ctx)
+	if parent.Err() == nil && context.Cause(ctx) != nil {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // nodeAddress is addr, or the IPv4 address of the interface that holds the default route.

@@ -30,9 +30,9 @@ import (
 const dnsServiceName = "kube-dns"
 
 // startServices runs the node's service proxy and its cluster DNS server on the DNS
-// service's address, and returns that address for the pods' resolv.conf. The informers are
-// started by the agent.
-func startServices(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, dataDir, nodeName string, ci clusterInfo) (netip.Addr, error) {
+// service's address, and returns that address for the pods' resolv.conf; if either stops,
+// it calls fail. The informers are started by the agent.
+func startServices(ctx context.Context, fail context.CancelCauseFunc, client kubernetes.Interface, factory informers.SharedInformerFactory, dataDir, nodeName string, ci clusterInfo) (netip.Addr, error) {
 	dnsIP, err := dnsServiceIP(ctx, client)
 	if err != nil {
 		return netip.Addr{}, err
@@ -58,12 +58,12 @@ func startServices(ctx context.Context, client kubernetes.Interface, factory inf
 	}
 	go func() {
 		if err := p.Run(ctx); err != nil && ctx.Err() == nil {
-			slog.Error("service proxy stopped", "err", err)
+			fail(fmt.Errorf("service proxy: %w", err))
 		}
 	}()
 	go func() {
 		if err := d.Serve(ctx, net.JoinHostPort(dnsIP.String(), "53")); err != nil && ctx.Err() == nil {
-			slog.Error("cluster DNS stopped", "err", err)
+			fail(fmt.Errorf("cluster DNS: %w", err))
 		}
 	}()
 	return dnsIP, nil
@@ -100,6 +100,8 @@ type podNetwork struct {
 	info     clusterInfo
 	client   kubernetes.Interface
 	factory  informers.SharedInformerFactory
+	// fail stops the agent when the routes can no longer be kept.
+	fail context.CancelCauseFunc
 }
 
 var _ agent.Network = (*podNetwork)(nil)
@@ -130,7 +132,7 @@ func (n *podNetwork) Start(ctx context.Context, node *corev1.Node) error {
 	n.factory.Start(ctx.Done())
 	go func() {
 		if err := routes.Run(ctx); err != nil && ctx.Err() == nil {
-			slog.Error("pod network stopped", "err", err)
+			n.fail(fmt.Errorf("pod network: %w", err))
 		}
 	}()
 	return nil
