@@ -28,7 +28,7 @@ import (
 // The multi-node tests run on a dev cluster: a server on a bridge of its own and three nodes
 // in network namespaces, each with its agent, containerd, routes, nftables table and DNS.
 var devOpts = devcluster.Options{
-	Nodes:  3,
+	Nodes: 3,
 	// The upper half of the dev cluster range, so that a `gantry dev cluster` running on the
 	// machine with its defaults does not collide.
 	Subnet: netip.MustParsePrefix("100.66.0.128/25"),
