@@ -54,13 +54,18 @@ func joinTokenSecret(cluster *pki.Cluster) []runtime.Object {
 
 // joinCommand is what to run on another machine to join it to this cluster.
 func joinCommand(cfg ServerConfig, port int, token pki.Token) string {
-	host := cfg.BindAddress
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-		if ip, err := nodeAddress(cfg.Agent.NodeIP); err == nil {
-			host = ip.String()
-		}
-	}
-	server := "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+	server := "https://" + net.JoinHostPort(advertiseAddress(cfg).String(), strconv.Itoa(port))
 	return "gantry agent --server " + server + " --token " + token.String()
+}
+
+// advertiseAddress is where other machines, and pods, reach this server: the bind address,
+// or for a wildcard the node's address (the default route's), loopback if there is none.
+func advertiseAddress(cfg ServerConfig) netip.Addr {
+	if ip, err := netip.ParseAddr(cfg.BindAddress); err == nil && !ip.IsUnspecified() {
+		return ip
+	}
+	if ip, err := nodeAddress(cfg.Agent.NodeIP); err == nil {
+		return ip
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
 }

@@ -107,6 +107,8 @@ type Server struct {
 	RegistryAddr string
 	// JoinCommand is what to run on another machine to make it a node of this cluster.
 	JoinCommand string
+	// apiPort is the port the API listens on.
+	apiPort int
 
 	etcd     *etcd.Server
 	http     *http.Server
@@ -159,7 +161,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("start etcd: %w", err)
 	}
-	s := &Server{URL: url, Kubeconfig: kubeconfig, etcd: store, done: make(chan error, 1)}
+	s := &Server{URL: url, Kubeconfig: kubeconfig, apiPort: port, etcd: store, done: make(chan error, 1)}
 	fail := func(err error) (*Server, error) {
 		ln.Close()
 		store.Close()
@@ -279,6 +281,9 @@ func (s *Server) startControlLoops(ctx context.Context, cluster *pki.Cluster, ur
 		return err
 	}
 	if err := publishClusterInfo(ctx, cfg, ci); err != nil {
+		return err
+	}
+	if err := publishAPIEndpoints(ctx, cfg, advertiseAddress(sc), s.apiPort); err != nil {
 		return err
 	}
 	ctx, s.stopLoops = context.WithCancel(ctx)

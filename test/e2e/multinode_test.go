@@ -217,6 +217,11 @@ func TestMultiNodeServiceAcrossNodes(t *testing.T) {
 		}
 	}
 
+	// In-cluster clients reach the API server through the kubernetes service.
+	if out, err := m.inPod(ns, "client", "get", "--insecure", "https://kubernetes.default.svc/version"); err != nil || !strings.Contains(out, "gitVersion") {
+		t.Errorf("the API through the kubernetes service: %v: %s", err, out)
+	}
+
 	nodePort := svc.Spec.Ports[0].NodePort
 	for _, n := range m.dev.Nodes {
 		url := "http://" + netip.AddrPortFrom(n.IP, uint16(nodePort)).String() + "/"

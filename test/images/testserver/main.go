@@ -11,13 +11,14 @@
 //	sleep [seconds|infinity]               sleep
 //	cat, ls, echo, test -d|-f, tar cf|xf   the usual tools, minimal
 //	sh -c "command args…"                  run one of the above (no pipes; `exit N` works)
-//	get [--timeout 5s] URL                 GET URL, print the body (exit 1 on an error or non-200)
+//	get [--timeout 5s] [--insecure] URL    GET URL, print the body (exit 1 on an error or non-200)
 //	lookup [--type A|SRV|PTR] NAME         resolve NAME through /etc/resolv.conf, one answer a line
 package main
 
 import (
 	"archive/tar"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -379,11 +380,13 @@ func readTar(r io.Reader, dir string) error {
 func get(args []string) int {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	insecure := fs.Bool("insecure", false, "do not verify the server's certificate")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: get [--timeout 5s] URL")
+		fmt.Fprintln(os.Stderr, "usage: get [--timeout 5s] [--insecure] URL")
 		return 2
 	}
-	client := http.Client{Timeout: *timeout}
+	client := http.Client{Timeout: *timeout,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: *insecure}}}
 	resp, err := client.Get(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
