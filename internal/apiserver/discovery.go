@@ -44,7 +44,8 @@ var subresources = map[string]struct {
 	"exec":        {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodExecOptions")},
 	"attach":      {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodAttachOptions")},
 	"portforward": {metav1.Verbs{"create", "get"}, corev1.SchemeGroupVersion.WithKind("PodPortForwardOptions")},
-	"proxy":       {metav1.Verbs{"create", "delete", "get", "patch", "update"}, corev1.SchemeGroupVersion.WithKind("NodeProxyOptions")},
+	// Its kind is the parent's: NodeProxyOptions, PodProxyOptions, ServiceProxyOptions.
+	"proxy": {metav1.Verbs{"create", "delete", "get", "patch", "update"}, schema.GroupVersionKind{}},
 }
 
 // groupVersionOrder lists each group's versions, preferred first.
@@ -159,8 +160,8 @@ func legacyResources(k *registry.Kind) []metav1.APIResource {
 	for _, sub := range k.Subresources {
 		info := subresources[sub]
 		r := metav1.APIResource{Name: k.Resource + "/" + sub, Namespaced: k.Namespaced, Kind: k.GroupVersionKind.Kind, Verbs: info.verbs}
-		if !info.gvk.Empty() {
-			r.Group, r.Version, r.Kind = info.gvk.Group, info.gvk.Version, info.gvk.Kind
+		if gvk := subresourceKind(k, sub); !gvk.Empty() {
+			r.Group, r.Version, r.Kind = gvk.Group, gvk.Version, gvk.Kind
 		}
 		out = append(out, r)
 	}
@@ -185,8 +186,8 @@ func aggregatedResource(k *registry.Kind) apidiscoveryv2.APIResourceDiscovery {
 	for _, sub := range k.Subresources {
 		info := subresources[sub]
 		kind := gvk
-		if !info.gvk.Empty() {
-			kind = info.gvk
+		if sk := subresourceKind(k, sub); !sk.Empty() {
+			kind = sk
 		}
 		r.Subresources = append(r.Subresources, apidiscoveryv2.APISubresourceDiscovery{
 			Subresource:  sub,
@@ -195,6 +196,14 @@ func aggregatedResource(k *registry.Kind) apidiscoveryv2.APIResourceDiscovery {
 		})
 	}
 	return r
+}
+
+// subresourceKind is the kind a subresource of k answers with; empty for the parent's own.
+func subresourceKind(k *registry.Kind, sub string) schema.GroupVersionKind {
+	if sub == "proxy" {
+		return corev1.SchemeGroupVersion.WithKind(k.GroupVersionKind.Kind + "ProxyOptions")
+	}
+	return subresources[sub].gvk
 }
 
 func mustJSON(v any) []byte {

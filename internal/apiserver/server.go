@@ -363,7 +363,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, q *reques
 	case "exec", "attach", "portforward":
 		s.podStream(w, r, q)
 	case "proxy":
-		s.nodeProxy(w, r, q)
+		switch q.kind.Resource {
+		case "pods":
+			s.podProxy(w, r, q)
+		case "services":
+			s.serviceProxy(w, r, q)
+		default:
+			s.nodeProxy(w, r, q)
+		}
 	}
 }
 

@@ -164,7 +164,7 @@ func TestKindsDiscovery(t *testing.T) {
 		categories []string
 		sub        []string
 	}{
-		{schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, "pods", true, []string{"po"}, []string{"all"}, []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"}},
+		{schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, "pods", true, []string{"po"}, []string{"all"}, []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy"}},
 		{schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, "namespaces", false, []string{"ns"}, nil, []string{"status", "finalize"}},
 		{schema.GroupVersionKind{Version: "v1", Kind: "Endpoints"}, "endpoints", true, []string{"ep"}, nil, nil},
 		{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, "deployments", true, []string{"deploy"}, []string{"all"}, []string{"status", "scale"}},

@@ -217,6 +217,17 @@ func TestMultiNodeServiceAcrossNodes(t *testing.T) {
 		}
 	}
 
+	// The API server's pods/proxy and services/proxy reach pods through their nodes.
+	for pod := range where {
+		if out := m.kubectl("get", "--raw", "/api/v1/namespaces/"+ns+"/pods/"+pod+":8080/proxy/"); strings.TrimSpace(out) != pod {
+			t.Errorf("pods/%s/proxy answered %q", pod, out)
+		}
+		break
+	}
+	if out := m.kubectl("get", "--raw", "/api/v1/namespaces/"+ns+"/services/web:http/proxy/"); where[strings.TrimSpace(out)] == "" {
+		t.Errorf("services/web/proxy answered %q, not a pod's name", out)
+	}
+
 	// In-cluster clients reach the API server through the kubernetes service.
 	if out, err := m.inPod(ns, "client", "get", "--insecure", "https://kubernetes.default.svc/version"); err != nil || !strings.Contains(out, "gitVersion") {
 		t.Errorf("the API through the kubernetes service: %v: %s", err, out)

@@ -49,6 +49,8 @@ type Server struct {
 	cert    tls.Certificate
 	log     *slog.Logger
 	handler http.Handler
+	// podTransport reaches pods for the API server's pods/proxy and services/proxy.
+	podTransport *http.Transport
 }
 
 // New checks cfg and loads or makes the serving certificate.
@@ -70,13 +72,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cert: cert, log: cfg.Logger.With("component", "nodeserver")}
+	s := &Server{cfg: cfg, cert: cert, log: cfg.Logger.With("component", "nodeserver"), podTransport: newPodTransport()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
 	mux.HandleFunc("/exec/{namespace}/{pod}/{container}", s.exec)
 	mux.HandleFunc("/attach/{namespace}/{pod}/{container}", s.attach)
 	mux.HandleFunc("/portForward/{namespace}/{pod}", s.portForward)
 	mux.HandleFunc("GET /stats/summary", s.statsSummary)
+	mux.HandleFunc("/podProxy/{scheme}/{ip}/{port}/{path...}", s.podProxy)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeText(w, http.StatusOK, "ok") })
 	s.handler = s.authorize(mux)
 	return s, nil
