@@ -123,9 +123,11 @@ func TestLivenessRestart(t *testing.T) {
 	s.create(ns, pod)
 	p := s.waitReady(ns, "live")
 	first := p.Status.ContainerStatuses[0].ContainerID
-	if _, err := get("http://" + p.Status.PodIP + ":8080/fail"); err != nil {
-		t.Fatalf("make the container unhealthy: %v", err)
-	}
+	// Ready before its server listens (the probe is only for liveness): retry until it answers.
+	eventually(t, 30*time.Second, "the container made unhealthy", func() bool {
+		_, err := get("http://" + p.Status.PodIP + ":8080/fail")
+		return err == nil
+	})
 	eventually(t, 60*time.Second, "the container restarted", func() bool {
 		statuses := s.pod(ns, "live").Status.ContainerStatuses
 		if len(statuses) == 0 {
@@ -300,9 +302,8 @@ func TestConfigMapUpdateReachesFile(t *testing.T) {
 		body, _ := get("http://" + p.Status.PodIP + ":8080/file?path=/etc/conf/greeting")
 		return body
 	}
-	if got := read(); got != "hello" {
-		t.Fatalf("mounted file reads %q, want hello", got)
-	}
+	// The pod is Ready as soon as it runs (no probe): the server may still be starting.
+	eventually(t, 30*time.Second, "the mounted file reading hello", func() bool { return read() == "hello" })
 	cm.Data["greeting"] = "bonjour"
 	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
