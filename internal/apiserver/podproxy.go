@@ -108,6 +108,16 @@ func (s *Server) serviceProxy(w http.ResponseWriter, r *http.Request, q *request
 
 // proxyThroughNode forwards the request's subpath to scheme://ip:port through node's agent.
 func (s *Server) proxyThroughNode(w http.ResponseWriter, r *http.Request, q *request, node, scheme, ip, port string) {
+	if q.info.Subpath == "" && !strings.HasSuffix(r.URL.Path, "/") {
+		// As kube-apiserver: .../proxy is the root of the target, whose relative links need
+		// the trailing slash.
+		to := r.URL.Path + "/"
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusMovedPermanently)
+		return
+	}
 	loc, err := s.nodeLocation(r.Context(), node)
 	if err != nil {
 		s.writeError(w, r, err)
