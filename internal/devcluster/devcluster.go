@@ -145,7 +145,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 // bridge makes the host's bridge with the subnet's first address.
 func (c *Cluster) bridge() error {
 	br := c.opts.Bridge
-	if !linkExists("", br) {
+	if !linkExists(br) {
 		if err := run("ip", "link", "add", br, "type", "bridge"); err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func (c *Cluster) addNode(i int) (*Node, error) {
 		}
 	}
 	hostEnd := c.opts.Bridge + "v" + strconv.Itoa(i)
-	if !linkExists("", hostEnd) {
+	if !linkExists(hostEnd) {
 		if err := run("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", n.NetNS); err != nil {
 			return nil, err
 		}
@@ -303,7 +303,7 @@ func Destroy(opts Options) error {
 	}
 	links, _ := filepath.Glob("/sys/class/net/" + opts.Bridge + "*")
 	for _, l := range links {
-		if err := run("ip", "link", "delete", filepath.Base(l)); err != nil && linkExists("", filepath.Base(l)) {
+		if err := run("ip", "link", "delete", filepath.Base(l)); err != nil && linkExists(filepath.Base(l)) {
 			errs = append(errs, err)
 		}
 	}
@@ -313,12 +313,8 @@ func Destroy(opts Options) error {
 	return errors.Join(errs...)
 }
 
-func linkExists(netns, name string) bool {
-	args := []string{"link", "show", name}
-	if netns != "" {
-		args = append([]string{"-n", netns}, args...)
-	}
-	return exec.Command("ip", args...).Run() == nil
+func linkExists(name string) bool {
+	return exec.Command("ip", "link", "show", name).Run() == nil
 }
 
 func run(name string, args ...string) error {
