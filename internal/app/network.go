@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/gantryhq/gantry/internal/agent"
 	"github.com/gantryhq/gantry/internal/network/cni"
 	"github.com/gantryhq/gantry/internal/network/dns"
+	"github.com/gantryhq/gantry/internal/network/iproute"
 	"github.com/gantryhq/gantry/internal/network/podnet"
 	"github.com/gantryhq/gantry/internal/network/proxy"
 	"github.com/gantryhq/gantry/internal/uninstall"
@@ -53,8 +53,8 @@ func startServices(ctx context.Context, fail context.CancelCauseFunc, client kub
 	if err := os.WriteFile(uninstall.DNSAddressFile(dataDir), []byte(dnsIP.String()+"\n"), 0o644); err != nil {
 		return netip.Addr{}, err
 	}
-	if out, err := exec.Command("ip", "addr", "replace", dnsIP.String()+"/32", "dev", "lo").CombinedOutput(); err != nil {
-		return netip.Addr{}, fmt.Errorf("take the cluster DNS address %s: %w: %s", dnsIP, err, strings.TrimSpace(string(out)))
+	if err := iproute.Run("addr", "replace", dnsIP.String()+"/32", "dev", "lo"); err != nil {
+		return netip.Addr{}, fmt.Errorf("take the cluster DNS address: %w", err)
 	}
 	go func() {
 		if err := p.Run(ctx); err != nil && ctx.Err() == nil {

@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantryhq/gantry/internal/network/iproute"
 	"github.com/gantryhq/gantry/internal/uninstall"
 )
 
@@ -145,16 +146,16 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 // bridge makes the host's bridge with the subnet's first address.
 func (c *Cluster) bridge() error {
 	br := c.opts.Bridge
-	if !linkExists(br) {
-		if err := run("ip", "link", "add", br, "type", "bridge"); err != nil {
+	if !iproute.LinkExists(br) {
+		if err := iproute.Run("link", "add", br, "type", "bridge"); err != nil {
 			return err
 		}
 	}
 	addr := netip.PrefixFrom(c.Server, c.opts.Subnet.Bits()).String()
-	if err := run("ip", "addr", "replace", addr, "dev", br); err != nil {
+	if err := iproute.Run("addr", "replace", addr, "dev", br); err != nil {
 		return err
 	}
-	return run("ip", "link", "set", br, "up")
+	return iproute.Run("link", "set", br, "up")
 }
 
 // addNode makes node i's namespace, wired to the bridge.
@@ -174,25 +175,25 @@ func (c *Cluster) addNode(i int) (*Node, error) {
 		return nil, err
 	}
 	if _, err := os.Stat("/run/netns/" + n.NetNS); err != nil {
-		if err := run("ip", "netns", "add", n.NetNS); err != nil {
+		if err := iproute.Run("netns", "add", n.NetNS); err != nil {
 			return nil, err
 		}
 	}
 	hostEnd := c.opts.Bridge + "v" + strconv.Itoa(i)
-	if !linkExists(hostEnd) {
-		if err := run("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", n.NetNS); err != nil {
+	if !iproute.LinkExists(hostEnd) {
+		if err := iproute.Run("link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", n.NetNS); err != nil {
 			return nil, err
 		}
 	}
 	steps := [][]string{
-		{"ip", "link", "set", hostEnd, "master", c.opts.Bridge, "up"},
-		{"ip", "-n", n.NetNS, "link", "set", "lo", "up"},
-		{"ip", "-n", n.NetNS, "addr", "replace", netip.PrefixFrom(ip, c.opts.Subnet.Bits()).String(), "dev", "eth0"},
-		{"ip", "-n", n.NetNS, "link", "set", "eth0", "up"},
-		{"ip", "-n", n.NetNS, "route", "replace", "default", "via", c.Server.String()},
+		{"link", "set", hostEnd, "master", c.opts.Bridge, "up"},
+		{"-n", n.NetNS, "link", "set", "lo", "up"},
+		{"-n", n.NetNS, "addr", "replace", netip.PrefixFrom(ip, c.opts.Subnet.Bits()).String(), "dev", "eth0"},
+		{"-n", n.NetNS, "link", "set", "eth0", "up"},
+		{"-n", n.NetNS, "route", "replace", "default", "via", c.Server.String()},
 	}
 	for _, s := range steps {
-		if err := run(s[0], s[1:]...); err != nil {
+		if err := iproute.Run(s...); err != nil {
 			return nil, err
 		}
 	}
@@ -297,13 +298,13 @@ func Destroy(opts Options) error {
 	}
 	netnses, _ := filepath.Glob("/run/netns/" + opts.Bridge + "-*")
 	for _, ns := range netnses {
-		if err := run("ip", "netns", "delete", filepath.Base(ns)); err != nil {
+		if err := iproute.Run("netns", "delete", filepath.Base(ns)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	links, _ := filepath.Glob("/sys/class/net/" + opts.Bridge + "*")
 	for _, l := range links {
-		if err := run("ip", "link", "delete", filepath.Base(l)); err != nil && linkExists(filepath.Base(l)) {
+		if err := iproute.Run("link", "delete", filepath.Base(l)); err != nil && iproute.LinkExists(filepath.Base(l)) {
 			errs = append(errs, err)
 		}
 	}
@@ -311,16 +312,4 @@ func Destroy(opts Options) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func linkExists(name string) bool {
-	return exec.Command("ip", "link", "show", name).Run() == nil
-}
-
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

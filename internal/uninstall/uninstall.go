@@ -24,6 +24,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/gantryhq/gantry/internal/network/cni"
+	"github.com/gantryhq/gantry/internal/network/iproute"
 	"github.com/gantryhq/gantry/internal/network/podnet"
 	"github.com/gantryhq/gantry/internal/network/proxy"
 	"github.com/gantryhq/gantry/internal/runtime/cri"
@@ -69,14 +70,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err := podnet.Remove(); err != nil {
 		errs = append(errs, err)
 	}
-	if linkExists(cni.DefaultBridge) {
-		if err := run("ip", "link", "delete", cni.DefaultBridge); err != nil {
+	if iproute.LinkExists(cni.DefaultBridge) {
+		if err := iproute.Run("link", "delete", cni.DefaultBridge); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if addr, err := os.ReadFile(DNSAddressFile(dir)); err == nil {
 		ip := strings.TrimSpace(string(addr))
-		if err := run("ip", "addr", "delete", ip+"/32", "dev", "lo"); err != nil && !strings.Contains(err.Error(), "Cannot assign") {
+		if err := iproute.Run("addr", "delete", ip+"/32", "dev", "lo"); err != nil && !strings.Contains(err.Error(), "Cannot assign") {
 			errs = append(errs, err)
 		}
 	}
@@ -209,18 +210,4 @@ func unmountUnder(dir string) {
 			slog.Debug("unmount", "path", points[i], "err", err)
 		}
 	}
-}
-
-// linkExists asks ip rather than /sys/class/net, which shows the links of the namespace
-// /sys was mounted in, not necessarily this process's.
-func linkExists(name string) bool {
-	return exec.Command("ip", "link", "show", name).Run() == nil
-}
-
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
